@@ -1,0 +1,2 @@
+//! `lambda-emulator`: a local AWS Lambda.
+fn main() {}

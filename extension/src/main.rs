@@ -1,0 +1,2 @@
+//! `lambda-mesh-extension`: the layer's extension binary.
+fn main() {}

@@ -1,0 +1,1 @@
+//! mesh-proxy: HTTP in, AWS Lambda invocations out.

@@ -1,0 +1,2 @@
+//! `mesh-proxy`: the sidecar / gateway binary.
+fn main() {}

@@ -1,0 +1,1 @@
+//! End-to-end tests across the lambda-mesh crates (see `tests/tests/`).

@@ -1,2 +1,17 @@
 //! A faithful local AWS Lambda: the Invoke API, the Runtime API and the Extensions API, running
 //! real function bundles and layers as local processes.
+
+mod config;
+mod emulator;
+mod invoke;
+
+pub use config::{
+    ConfigError, EmulatorConfig, FunctionConfig, DEFAULT_CONCURRENCY, DEFAULT_HANDLER,
+    DEFAULT_MEMORY_MB, DEFAULT_RUNTIME, DEFAULT_TIMEOUT_SECONDS,
+};
+pub use emulator::Emulator;
+pub use invoke::{
+    EmulatorError, InvocationType, InvokeError, InvokeRequest, InvokeResponse, StreamError,
+    StreamingInvoke, MAX_ASYNC_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_STREAM_RESPONSE_BYTES,
+    MAX_SYNC_REQUEST_BYTES,
+};

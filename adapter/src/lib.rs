@@ -1,2 +1,39 @@
 //! The codec both ends of lambda-mesh share: Lambda events ⇄ `http::Request`, `http::Response` ⇄
 //! function results, and `run(service)` for Rust functions.
+//!
+//! Function side: [`decode_event`] turns any event a function meets into an `http::Request` plus the
+//! [`EventShape`] it came in, and [`encode_response`] answers in that shape. Mesh side:
+//! [`encode_request`] builds the event mesh-proxy sends and [`decode_result`] turns the function's
+//! result back into an `http::Response`. [`run`] serves a tower service on `lambda_runtime`.
+
+mod body;
+mod detect;
+mod error;
+mod event;
+mod headers;
+mod json;
+mod limits;
+mod options;
+mod request;
+mod response;
+mod result;
+mod runtime;
+mod stream;
+mod uri;
+
+pub use body::body_is_text;
+pub use bytes::Bytes;
+pub use error::{DecodeError, EncodeError};
+pub use event::{decode_event, DecodedEvent};
+pub use limits::{MAX_ASYNC_REQUEST_BYTES, MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RESPONSE_BYTES};
+pub use options::{
+    DecodeOptions, EventShape, PayloadFormat, RequestMeta, DEFAULT_PASS_THROUGH_PATH,
+};
+pub use request::encode_request;
+pub use response::encode_response;
+pub use result::decode_result;
+pub use runtime::{run, Adapter, RequestContext, INVALID_EVENT_ERROR_TYPE};
+pub use stream::{
+    encode_stream_prelude, StreamPreludeDecoder, HTTP_INTEGRATION_RESPONSE_CONTENT_TYPE,
+    MAX_STREAM_PRELUDE_BYTES,
+};

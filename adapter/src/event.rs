@@ -1,0 +1,266 @@
+//! Function side: any event → `http::Request` plus the [`EventShape`] it came in (see `detect`
+//! for how shapes are told apart).
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, COOKIE};
+use http::{HeaderMap, HeaderValue, Method, Request};
+
+use crate::body::decode_body;
+use crate::detect::detect;
+use crate::headers;
+use crate::json::{opt_array, opt_bool, opt_object, opt_str, req_str, scalar_text, Node};
+use crate::uri::{push_encoded_pair, push_raw_pair, target};
+use crate::{DecodeError, DecodeOptions, EventShape};
+
+/// A decoded event.
+#[derive(Debug)]
+pub struct DecodedEvent {
+    /// The HTTP request the event describes.
+    pub request: Request<Bytes>,
+    /// The shape the event came in; pass it to [`crate::encode_response`].
+    pub shape: EventShape,
+    /// The event's `requestContext` (v1/v2/URL/ALB) as raw JSON, for the `x-amzn-request-context`
+    /// header; `None` for Envoy/pass-through.
+    pub request_context: Option<serde_json::Value>,
+}
+
+/// The parts every HTTP shape yields.
+struct Parts {
+    method: Method,
+    uri: http::Uri,
+    headers: HeaderMap,
+}
+
+/// Decode any event a function meets. See the crate README for the shapes and the rules.
+pub fn decode_event(event: &[u8], options: &DecodeOptions) -> Result<DecodedEvent, DecodeError> {
+    let mut node = Node::parse(event)?;
+    let shape = detect(&node);
+    let (parts, body_field, base64_field) = match &shape {
+        EventShape::ApiGatewayV2 | EventShape::FunctionUrl => {
+            (v2(&node)?, "body", "isBase64Encoded")
+        }
+        EventShape::ApiGatewayV1 => (v1(&node)?, "body", "isBase64Encoded"),
+        EventShape::Alb { multi_value } => (alb(&node, *multi_value)?, "body", "isBase64Encoded"),
+        EventShape::Envoy => (envoy(&node)?, "body", "is_base64_encoded"),
+        _ => return Ok(pass_through(event, options)),
+    };
+    let is_base64 = opt_bool(&node, base64_field, base64_field)?;
+    let body = match take(&mut node, body_field) {
+        None | Some(Node::Null) => None,
+        Some(Node::Str(s)) => Some(s),
+        Some(other) => {
+            return Err(DecodeError::malformed(
+                body_field,
+                format!("must be a string, found {}", other.kind()),
+            ));
+        }
+    };
+    let body = decode_body(body, is_base64, body_field)?;
+    let request_context = match shape {
+        EventShape::Envoy => None,
+        _ => node.field("requestContext").map(Node::to_value),
+    };
+    let mut request = Request::new(body);
+    *request.method_mut() = parts.method;
+    *request.uri_mut() = parts.uri;
+    *request.headers_mut() = parts.headers;
+    Ok(DecodedEvent {
+        request,
+        shape,
+        request_context,
+    })
+}
+
+/// Remove and return the member `key` of an object.
+fn take<'a>(node: &mut Node<'a>, key: &str) -> Option<Node<'a>> {
+    match node {
+        Node::Object(members) => {
+            let i = members.iter().rposition(|(k, _)| k == key)?;
+            Some(members.swap_remove(i).1)
+        }
+        _ => None,
+    }
+}
+
+fn method(text: &str, field: &str) -> Result<Method, DecodeError> {
+    Method::from_bytes(text.as_bytes()).map_err(|_| DecodeError::InvalidMethod {
+        field: field.to_owned(),
+    })
+}
+
+/// API Gateway HTTP API (2.0) and Function URLs.
+fn v2(event: &Node<'_>) -> Result<Parts, DecodeError> {
+    let http = event
+        .field("requestContext")
+        .and_then(|c| c.field("http"))
+        .ok_or_else(|| DecodeError::missing("requestContext.http"))?;
+    let method = method(
+        req_str(http, "method", "requestContext.http.method")?,
+        "requestContext.http.method",
+    )?;
+    let path = match opt_str(event, "rawPath", "rawPath")? {
+        Some(p) => p,
+        None => opt_str(http, "path", "requestContext.http.path")?.unwrap_or("/"),
+    };
+    let query: Cow<'_, str> = match opt_str(event, "rawQueryString", "rawQueryString")? {
+        Some(q) => Cow::Borrowed(q),
+        None => Cow::Owned(encoded_query(event, "queryStringParameters", false)?),
+    };
+    let uri = target(path, &query, "rawPath")?;
+    let mut headers = HeaderMap::new();
+    if let Some(members) = opt_object(event, "headers", "headers")? {
+        headers::from_single(&mut headers, members, "headers")?;
+    }
+    if let Some(cookies) = opt_array(event, "cookies", "cookies")? {
+        let mut joined = String::new();
+        for (i, cookie) in cookies.iter().enumerate() {
+            let text = cookie.as_str().ok_or_else(|| {
+                DecodeError::malformed(format!("cookies.{i}"), "must be a string")
+            })?;
+            if !joined.is_empty() {
+                joined.push_str("; ");
+            }
+            joined.push_str(text);
+        }
+        if !joined.is_empty() {
+            // API Gateway moves the Cookie header into `cookies`; if one is left, keep both.
+            if let Some(existing) = headers.remove(COOKIE) {
+                let existing = existing.to_str().unwrap_or_default();
+                if !existing.is_empty() {
+                    joined = format!("{existing}; {joined}");
+                }
+            }
+            let value =
+                HeaderValue::from_str(&joined).map_err(|_| DecodeError::InvalidHeaderValue {
+                    field: "cookies".to_owned(),
+                })?;
+            headers.insert(COOKIE, value);
+        }
+    }
+    Ok(Parts {
+        method,
+        uri,
+        headers,
+    })
+}
+
+/// API Gateway REST API (1.0): parameters arrive percent-decoded and are encoded once here.
+fn v1(event: &Node<'_>) -> Result<Parts, DecodeError> {
+    let method = method(req_str(event, "httpMethod", "httpMethod")?, "httpMethod")?;
+    let path = opt_str(event, "path", "path")?.unwrap_or("/");
+    let query = if event.field("multiValueQueryStringParameters").is_some() {
+        encoded_query(event, "multiValueQueryStringParameters", true)?
+    } else {
+        encoded_query(event, "queryStringParameters", false)?
+    };
+    let uri = target(path, &query, "path")?;
+    let headers = alb_or_v1_headers(event)?;
+    Ok(Parts {
+        method,
+        uri,
+        headers,
+    })
+}
+
+/// Application Load Balancer: parameters arrive still percent-encoded and are not decoded.
+fn alb(event: &Node<'_>, multi_value: bool) -> Result<Parts, DecodeError> {
+    let method = method(req_str(event, "httpMethod", "httpMethod")?, "httpMethod")?;
+    let path = opt_str(event, "path", "path")?.unwrap_or("/");
+    let (field, multi) = if multi_value {
+        ("multiValueQueryStringParameters", true)
+    } else {
+        ("queryStringParameters", false)
+    };
+    let mut query = String::new();
+    for_each_param(event, field, multi, |k, v| push_raw_pair(&mut query, k, v))?;
+    let uri = target(path, &query, "path")?;
+    let headers = alb_or_v1_headers(event)?;
+    Ok(Parts {
+        method,
+        uri,
+        headers,
+    })
+}
+
+/// Envoy `aws_lambda`: `raw_path` holds path and query as the client sent them.
+fn envoy(event: &Node<'_>) -> Result<Parts, DecodeError> {
+    let method = method(req_str(event, "method", "method")?, "method")?;
+    let raw = req_str(event, "raw_path", "raw_path")?;
+    let (path, query) = raw.split_once('?').unwrap_or((raw, ""));
+    let uri = target(path, query, "raw_path")?;
+    let mut headers = HeaderMap::new();
+    if let Some(members) = opt_object(event, "headers", "headers")? {
+        headers::from_single(&mut headers, members, "headers")?;
+    }
+    Ok(Parts {
+        method,
+        uri,
+        headers,
+    })
+}
+
+/// `multiValueHeaders` when present (it holds every value), else `headers`.
+fn alb_or_v1_headers(event: &Node<'_>) -> Result<HeaderMap, DecodeError> {
+    let mut headers = HeaderMap::new();
+    if let Some(members) = opt_object(event, "multiValueHeaders", "multiValueHeaders")? {
+        headers::from_multi(&mut headers, members, "multiValueHeaders")?;
+    } else if let Some(members) = opt_object(event, "headers", "headers")? {
+        headers::from_single(&mut headers, members, "headers")?;
+    }
+    Ok(headers)
+}
+
+/// A query string from decoded parameters, each component percent-encoded.
+fn encoded_query(event: &Node<'_>, field: &str, multi: bool) -> Result<String, DecodeError> {
+    let mut query = String::new();
+    for_each_param(event, field, multi, |k, v| {
+        push_encoded_pair(&mut query, k, v)
+    })?;
+    Ok(query)
+}
+
+fn for_each_param(
+    event: &Node<'_>,
+    field: &str,
+    multi: bool,
+    mut f: impl FnMut(&str, &str),
+) -> Result<(), DecodeError> {
+    let Some(members) = opt_object(event, field, field)? else {
+        return Ok(());
+    };
+    for (key, value) in members {
+        match value {
+            Node::Array(items) if multi => {
+                for item in items {
+                    if let Some(text) = scalar_text(item, || format!("{field}.{key}"))? {
+                        f(key, &text);
+                    }
+                }
+            }
+            other => {
+                if let Some(text) = scalar_text(other, || format!("{field}.{key}"))? {
+                    f(key, &text);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Any other JSON: a `POST` of the raw event to the pass-through path.
+fn pass_through(event: &[u8], options: &DecodeOptions) -> DecodedEvent {
+    let mut request = Request::new(Bytes::copy_from_slice(event));
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = target(options.pass_through_path(), "", "pass_through_path")
+        .unwrap_or_else(|_| http::Uri::from_static("/"));
+    request
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    DecodedEvent {
+        request,
+        shape: EventShape::PassThrough,
+        request_context: None,
+    }
+}

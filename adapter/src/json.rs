@@ -1,0 +1,316 @@
+//! A borrowed JSON tree and a small JSON writer: events and results are parsed once into [`Node`]
+//! (strings without escapes, such as a base64 body, are borrowed, not copied), and written by hand
+//! so a body is escaped or base64-encoded straight into the output buffer.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use crate::DecodeError;
+
+/// One member of a JSON object.
+pub(crate) type Member<'a> = (Cow<'a, str>, Node<'a>);
+
+/// One JSON value; strings and keys borrow from the input when they can.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Node<'a> {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    Str(Cow<'a, str>),
+    Array(Vec<Node<'a>>),
+    Object(Vec<Member<'a>>),
+}
+
+impl<'a> Node<'a> {
+    /// Parse `input`; any JSON is accepted.
+    pub(crate) fn parse(input: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut de = serde_json::Deserializer::from_slice(input);
+        let node = Node::deserialize(&mut de).map_err(DecodeError::InvalidJson)?;
+        de.end().map_err(DecodeError::InvalidJson)?;
+        Ok(node)
+    }
+
+    /// The member `key` of an object (the last one when a key repeats); `None` for non-objects.
+    pub(crate) fn get(&self, key: &str) -> Option<&Node<'a>> {
+        match self {
+            Node::Object(members) => members.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The member `key`, treating `null` as absent.
+    pub(crate) fn field(&self, key: &str) -> Option<&Node<'a>> {
+        self.get(key).filter(|n| !matches!(n, Node::Null))
+    }
+
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        match self {
+            Node::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A short name of the JSON type, for error messages.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Node::Null => "null",
+            Node::Bool(_) => "a boolean",
+            Node::Number(_) => "a number",
+            Node::Str(_) => "a string",
+            Node::Array(_) => "an array",
+            Node::Object(_) => "an object",
+        }
+    }
+
+    /// Convert to an owned `serde_json::Value`.
+    pub(crate) fn to_value(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match self {
+            Node::Null => Value::Null,
+            Node::Bool(b) => Value::Bool(*b),
+            Node::Number(n) => Value::Number(n.clone()),
+            Node::Str(s) => Value::String(s.as_ref().to_owned()),
+            Node::Array(items) => Value::Array(items.iter().map(Node::to_value).collect()),
+            Node::Object(members) => Value::Object(
+                members
+                    .iter()
+                    .map(|(k, v)| (k.as_ref().to_owned(), v.to_value()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// A string field: `Ok(None)` when absent or null, an error naming `path` when not a string.
+pub(crate) fn opt_str<'n>(
+    node: &'n Node<'_>,
+    key: &str,
+    path: &str,
+) -> Result<Option<&'n str>, DecodeError> {
+    match node.field(key) {
+        None => Ok(None),
+        Some(Node::Str(s)) => Ok(Some(s)),
+        Some(other) => Err(DecodeError::malformed(
+            path,
+            format!("must be a string, found {}", other.kind()),
+        )),
+    }
+}
+
+/// A required string field.
+pub(crate) fn req_str<'n>(
+    node: &'n Node<'_>,
+    key: &str,
+    path: &str,
+) -> Result<&'n str, DecodeError> {
+    opt_str(node, key, path)?.ok_or_else(|| DecodeError::missing(path))
+}
+
+/// A boolean field; absent or null is `false`. The strings `"true"`/`"false"` are accepted too.
+pub(crate) fn opt_bool(node: &Node<'_>, key: &str, path: &str) -> Result<bool, DecodeError> {
+    match node.field(key) {
+        None => Ok(false),
+        Some(Node::Bool(b)) => Ok(*b),
+        Some(Node::Str(s)) if s == "true" => Ok(true),
+        Some(Node::Str(s)) if s == "false" => Ok(false),
+        Some(other) => Err(DecodeError::malformed(
+            path,
+            format!("must be a boolean, found {}", other.kind()),
+        )),
+    }
+}
+
+/// An object field (absent or null → `None`), as its members.
+pub(crate) fn opt_object<'n, 'a>(
+    node: &'n Node<'a>,
+    key: &str,
+    path: &str,
+) -> Result<Option<&'n [Member<'a>]>, DecodeError> {
+    match node.field(key) {
+        None => Ok(None),
+        Some(Node::Object(members)) => Ok(Some(members)),
+        Some(other) => Err(DecodeError::malformed(
+            path,
+            format!("must be an object, found {}", other.kind()),
+        )),
+    }
+}
+
+/// An array field (absent or null → `None`).
+pub(crate) fn opt_array<'n, 'a>(
+    node: &'n Node<'a>,
+    key: &str,
+    path: &str,
+) -> Result<Option<&'n [Node<'a>]>, DecodeError> {
+    match node.field(key) {
+        None => Ok(None),
+        Some(Node::Array(items)) => Ok(Some(items)),
+        Some(other) => Err(DecodeError::malformed(
+            path,
+            format!("must be an array, found {}", other.kind()),
+        )),
+    }
+}
+
+/// A scalar as header/query text: strings as they are, numbers and booleans as written in JSON.
+/// `None` for null; an error naming `path` for arrays and objects.
+pub(crate) fn scalar_text<'n>(
+    node: &'n Node<'_>,
+    path: impl FnOnce() -> String,
+) -> Result<Option<Cow<'n, str>>, DecodeError> {
+    match node {
+        Node::Null => Ok(None),
+        Node::Str(s) => Ok(Some(Cow::Borrowed(s))),
+        Node::Bool(b) => Ok(Some(Cow::Borrowed(if *b { "true" } else { "false" }))),
+        Node::Number(n) => Ok(Some(Cow::Owned(n.to_string()))),
+        other => Err(DecodeError::malformed(
+            path(),
+            format!("must be a string, found {}", other.kind()),
+        )),
+    }
+}
+
+impl<'de> Deserialize<'de> for Node<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = Node<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Node::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Node::Null)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Node::Bool(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Node::Number(v.into()))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Node::Number(v.into()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Node::Null, Node::Number))
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Node::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Node::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Node::Str(Cow::Owned(v)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(item) = seq.next_element::<Node<'de>>()? {
+            items.push(item);
+        }
+        Ok(Node::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let value = map.next_value::<Node<'de>>()?;
+            members.push((key.0, value));
+        }
+        Ok(Node::Object(members))
+    }
+}
+
+/// An object key, borrowed when it has no escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// Append `s` as a JSON string (quoted and escaped).
+pub(crate) fn push_str(out: &mut Vec<u8>, s: &str) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// Append `"key":`, preceded by a comma unless it is the first member.
+pub(crate) fn push_key(out: &mut Vec<u8>, first: &mut bool, key: &str) {
+    if !*first {
+        out.push(b',');
+    }
+    *first = false;
+    push_str(out, key);
+    out.push(b':');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_borrows_plain_strings() {
+        let input = br#"{"a":"plain","b":"esc\"aped","c":[1,-2,1.5,true,null],"a":"last"}"#;
+        let node = Node::parse(input).unwrap();
+        assert!(matches!(node.get("b"), Some(Node::Str(Cow::Owned(s))) if s == "esc\"aped"));
+        assert!(matches!(
+            node.get("a"),
+            Some(Node::Str(Cow::Borrowed("last")))
+        ));
+        assert_eq!(
+            node.to_value()["c"],
+            serde_json::json!([1, -2, 1.5, true, null])
+        );
+    }
+
+    #[test]
+    fn rejects_trailing_garbage_and_non_json() {
+        assert!(matches!(
+            Node::parse(b"{} x"),
+            Err(DecodeError::InvalidJson(_))
+        ));
+        assert!(matches!(
+            Node::parse(b"\xff"),
+            Err(DecodeError::InvalidJson(_))
+        ));
+    }
+
+    #[test]
+    fn writes_escaped_strings() {
+        let mut out = Vec::new();
+        let mut first = true;
+        out.push(b'{');
+        push_key(&mut out, &mut first, "k");
+        push_str(&mut out, "a\"b\n");
+        push_key(&mut out, &mut first, "n");
+        out.extend_from_slice(b"1}");
+        assert_eq!(out, br#"{"k":"a\"b\n","n":1}"#);
+    }
+}

@@ -1,2 +1,35 @@
 //! A Lambda external extension that is also the function's runtime client: it forwards each
 //! invocation as HTTP to an unmodified service on localhost.
+//!
+//! `main` reads like the checklist Lambda imposes: init tracing, load [`Config`], then [`run`]:
+//! register for `SHUTDOWN`, wait for the service's readiness, serve invocations.
+
+mod api_client;
+mod body;
+mod compression;
+mod config;
+mod extensions_api;
+mod forwarder;
+mod headers;
+mod invoke;
+mod logging;
+mod readiness;
+mod run;
+mod runtime_api;
+
+pub use api_client::{ApiClient, ApiError, ErrorReport};
+pub use body::OutBody;
+pub use compression::{compress_response, negotiate, Coding};
+pub use config::{
+    Config, ConfigError, FunctionEnv, InvokeMode, LogFormat, ReadinessProtocol, StatusSet,
+    DEFAULT_COMPRESSION_MIN_BYTES, DEFAULT_DEADLINE_MARGIN, DEFAULT_HOST,
+    DEFAULT_PASS_THROUGH_PATH, DEFAULT_PORT, DEFAULT_READINESS_PATH, DEFAULT_READINESS_TIMEOUT,
+};
+pub use extensions_api::{ExtensionEvent, ExtensionsApi, EXTENSION_NAME};
+pub use forwarder::{ForwardError, Forwarder, Lease, IDLE_TIMEOUT};
+pub use headers::{lambda_context, strip_hop_by_hop, traceparent};
+pub use invoke::{Handler, Outcome};
+pub use logging::{from_env as log_settings_from_env, init as init_logging};
+pub use readiness::{Readiness, ReadinessError};
+pub use run::{fail_init, run, RunError, INVALID_CONFIG, SERVICE_GONE, SERVICE_NOT_READY};
+pub use runtime_api::{Invocation, RuntimeApi};

@@ -1,0 +1,222 @@
+//! Sends requests to the service over one pooled keep-alive HTTP/1.1 connection.
+//!
+//! A connection is reused only after a response was read to its end, and only while it has been
+//! idle less than [`IDLE_TIMEOUT`]. When a reused connection fails before the service sent a
+//! single byte (it closed the idle connection as the request went out), the request is sent once
+//! more on a fresh connection. A connection that timed out or errored is dropped, never reused.
+
+mod counting;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::time::{timeout_at, Instant};
+
+use crate::body::OutBody;
+use counting::CountingStream;
+
+/// Idle connections older than this are not reused: below the 5 s keep-alive of common servers
+/// (Node.js, gunicorn, uvicorn), so the service never closes one as the extension reuses it.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// Forwarding a request to the service failed.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ForwardError {
+    /// The invocation's deadline passed first.
+    #[error("the service did not answer within {waited_ms} ms, before the invocation's deadline")]
+    Timeout {
+        /// How long the extension waited.
+        waited_ms: u128,
+    },
+    /// The service could not be reached or dropped the connection.
+    #[error("the service at {addr} is unavailable: {reason}")]
+    Unavailable {
+        /// The service's address.
+        addr: SocketAddr,
+        /// What happened.
+        reason: String,
+    },
+    /// The service answered with something that is not valid HTTP/1.1.
+    #[error("the service sent a malformed response: {reason}")]
+    BadResponse {
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+impl ForwardError {
+    /// The `errorType` reported to Lambda.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            ForwardError::Timeout { .. } => "LambdaMesh.ServiceTimeout",
+            ForwardError::Unavailable { .. } => "LambdaMesh.ServiceUnavailable",
+            ForwardError::BadResponse { .. } => "LambdaMesh.BadServiceResponse",
+        }
+    }
+}
+
+/// An open connection to the service.
+#[derive(Debug)]
+pub struct Connection {
+    sender: http1::SendRequest<OutBody>,
+    bytes_read: Arc<AtomicU64>,
+}
+
+/// The connection a response arrived on; give it back with [`Forwarder::release`] once the
+/// response's body has been read to its end, or drop it to close the connection.
+#[derive(Debug)]
+pub struct Lease(Connection);
+
+/// The service's client.
+#[derive(Debug)]
+pub struct Forwarder {
+    addr: SocketAddr,
+    idle: Option<(Connection, Instant)>,
+}
+
+impl Forwarder {
+    /// A client of the service at `addr`; connects on first use.
+    pub fn new(addr: SocketAddr) -> Self {
+        Forwarder { addr, idle: None }
+    }
+
+    /// The service's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Closes the idle connection, if any.
+    pub fn close_idle(&mut self) {
+        self.idle = None;
+    }
+
+    /// Returns a connection whose response was read to its end to the pool.
+    pub fn release(&mut self, lease: Lease) {
+        self.idle = Some((lease.0, Instant::now()));
+    }
+
+    /// Sends `request` and waits for the response head, all before `deadline`.
+    pub async fn send(
+        &mut self,
+        request: &Request<Bytes>,
+        deadline: Instant,
+    ) -> Result<(Response<Incoming>, Lease), ForwardError> {
+        let start = Instant::now();
+        let timed_out = || ForwardError::Timeout {
+            waited_ms: start.elapsed().as_millis(),
+        };
+        timeout_at(deadline, self.send_with_retry(request))
+            .await
+            .map_err(|_| timed_out())?
+    }
+
+    async fn send_with_retry(
+        &mut self,
+        request: &Request<Bytes>,
+    ) -> Result<(Response<Incoming>, Lease), ForwardError> {
+        if let Some(mut connection) = self.take_reusable().await {
+            let read_before = connection.bytes_read.load(Ordering::Relaxed);
+            match connection.sender.send_request(copy(request)).await {
+                Ok(response) => return Ok((response, Lease(connection))),
+                Err(error) if connection.bytes_read.load(Ordering::Relaxed) == read_before => {
+                    tracing::debug!(%error, "reused connection failed before any response byte; retrying on a fresh one");
+                }
+                Err(error) => return Err(self.classify(&error)),
+            }
+        }
+        let mut connection = self.connect().await?;
+        match connection.sender.send_request(copy(request)).await {
+            Ok(response) => Ok((response, Lease(connection))),
+            Err(error) => Err(self.classify(&error)),
+        }
+    }
+
+    async fn take_reusable(&mut self) -> Option<Connection> {
+        let (mut connection, idle_since) = self.idle.take()?;
+        if idle_since.elapsed() >= IDLE_TIMEOUT || connection.sender.is_closed() {
+            return None;
+        }
+        // A connection whose response was read to its end is ready at once; anything else is
+        // not worth waiting for.
+        match tokio::time::timeout(Duration::from_millis(1), connection.sender.ready()).await {
+            Ok(Ok(())) => Some(connection),
+            _ => None,
+        }
+    }
+
+    /// Opens a fresh connection.
+    pub async fn connect(&self) -> Result<Connection, ForwardError> {
+        let unavailable = |reason: String| ForwardError::Unavailable {
+            addr: self.addr,
+            reason,
+        };
+        let stream = TcpStream::connect(self.addr)
+            .await
+            .map_err(|e| unavailable(format!("cannot connect: {e}")))?;
+        // Without TCP_NODELAY a request written in pieces waits on delayed ACKs (see DESIGN.md).
+        stream
+            .set_nodelay(true)
+            .map_err(|e| unavailable(format!("cannot set TCP_NODELAY: {e}")))?;
+        let bytes_read = Arc::new(AtomicU64::new(0));
+        let stream = CountingStream::new(stream, Arc::clone(&bytes_read));
+        let (sender, connection) = http1::Builder::new()
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| unavailable(format!("handshake failed: {e}")))?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "service connection closed");
+            }
+        });
+        Ok(Connection { sender, bytes_read })
+    }
+
+    /// Turns a failed exchange into the error reported to Lambda.
+    pub fn classify(&self, error: &hyper::Error) -> ForwardError {
+        if error.is_parse() || error.is_parse_status() || error.is_parse_too_large() {
+            ForwardError::BadResponse {
+                reason: describe(error),
+            }
+        } else if error.is_incomplete_message() {
+            ForwardError::Unavailable {
+                addr: self.addr,
+                reason: "the connection closed before the response was complete".to_owned(),
+            }
+        } else {
+            ForwardError::Unavailable {
+                addr: self.addr,
+                reason: describe(error),
+            }
+        }
+    }
+}
+
+/// The error and its causes on one line.
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn copy(request: &Request<Bytes>) -> Request<OutBody> {
+    let mut copy = Request::new(OutBody::full(request.body().clone()));
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = http::Version::HTTP_11;
+    *copy.headers_mut() = request.headers().clone();
+    copy
+}

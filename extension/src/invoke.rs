@@ -1,0 +1,227 @@
+//! One invocation: event → HTTP request for the service → response → result in the event's
+//! shape (buffered or streamed), or a typed invocation error.
+
+mod request;
+mod stream;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::header::{HeaderValue, CONTENT_LENGTH};
+use http::{Method, Response};
+use http_body_util::BodyExt;
+use lambda_mesh_adapter::{decode_event, encode_response, DecodeOptions, EventShape};
+use tokio::time::{timeout_at, Instant};
+
+use crate::api_client::{ApiError, ErrorReport};
+use crate::compression::compress_response;
+use crate::config::{Config, InvokeMode};
+use crate::forwarder::{ForwardError, Forwarder};
+use crate::headers::strip_hop_by_hop;
+use crate::readiness::Readiness;
+use crate::runtime_api::{Invocation, RuntimeApi};
+
+/// `errorType` of an event the adapter cannot decode.
+pub const INVALID_EVENT: &str = lambda_mesh_adapter::INVALID_EVENT_ERROR_TYPE;
+/// `errorType` of a response whose status is listed in `LAMBDA_MESH_ERROR_STATUS_CODES`.
+pub const ERROR_STATUS: &str = "LambdaMesh.ServiceErrorStatus";
+/// `errorType` of a response that cannot be put in the event's result shape.
+pub const BAD_RESPONSE: &str = "LambdaMesh.BadServiceResponse";
+/// How long a service that refused a connection gets to accept one again before the extension
+/// declares it gone and asks Lambda for a fresh environment.
+pub const GONE_GRACE: Duration = Duration::from_millis(500);
+
+/// What became of an invocation, for the run loop.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A result or an invocation error was posted; go on.
+    Done,
+    /// The service is unreachable for good: the environment must be recycled.
+    ServiceGone(String),
+}
+
+/// Forwards invocations to the service.
+#[derive(Debug)]
+pub struct Handler {
+    config: Config,
+    forwarder: Forwarder,
+    readiness: Readiness,
+    decode_options: DecodeOptions,
+    ready: bool,
+}
+
+impl Handler {
+    /// A handler for `config`'s service; `ready` says whether init saw the service ready.
+    pub fn new(config: Config, ready: bool) -> Self {
+        Handler {
+            forwarder: Forwarder::new(config.service),
+            readiness: Readiness::from_config(&config),
+            decode_options: DecodeOptions::new()
+                .with_pass_through_path(config.pass_through_path.as_str()),
+            config,
+            ready,
+        }
+    }
+
+    /// Closes the pooled connection (on SHUTDOWN).
+    pub fn close(&mut self) {
+        self.forwarder.close_idle();
+    }
+
+    /// Handles `invocation` and posts its result or error through `runtime`.
+    pub async fn handle(
+        &mut self,
+        invocation: &Invocation,
+        runtime: &mut RuntimeApi,
+    ) -> Result<Outcome, ApiError> {
+        let start = Instant::now();
+        let id = invocation.request_id.as_str();
+        let deadline = deadline_instant(invocation.deadline_ms, self.config.deadline_margin);
+        let decoded = match decode_event(&invocation.event, &self.decode_options) {
+            Ok(decoded) => decoded,
+            Err(error) => {
+                let report = ErrorReport::new(
+                    INVALID_EVENT,
+                    format!("the event cannot be turned into an HTTP request: {error}"),
+                );
+                runtime.respond_error(id, &report).await?;
+                return Ok(Outcome::Done);
+            }
+        };
+        if !self.ready {
+            let limit = deadline.saturating_duration_since(Instant::now());
+            if let Err(error) = self.readiness.wait(limit).await {
+                let report = ErrorReport::new("LambdaMesh.ServiceTimeout", error.to_string());
+                runtime.respond_error(id, &report).await?;
+                return Ok(Outcome::Done);
+            }
+            self.ready = true;
+        }
+        let shape = decoded.shape.clone();
+        let service_request = request::build(&self.config, invocation, decoded);
+        let method = service_request.method().clone();
+        let request_headers = service_request.headers().clone();
+        let (response, lease) = match self.forwarder.send(&service_request, deadline).await {
+            Ok(sent) => sent,
+            Err(error) => return self.fail(runtime, id, error).await,
+        };
+        let status = response.status().as_u16();
+        if let Some(codes) = &self.config.error_status {
+            if codes.contains(status) {
+                let report = ErrorReport::new(
+                    ERROR_STATUS,
+                    format!("the service answered status {status}, which LAMBDA_MESH_ERROR_STATUS_CODES turns into an invocation error"),
+                );
+                runtime.respond_error(id, &report).await?;
+                return Ok(Outcome::Done);
+            }
+        }
+        let streamed = self.config.invoke_mode == InvokeMode::ResponseStream
+            && shape != EventShape::PassThrough;
+        if streamed {
+            let lease = stream::respond(
+                runtime,
+                id,
+                response,
+                lease,
+                deadline,
+                self.forwarder.addr(),
+            )
+            .await?;
+            if let Some(lease) = lease {
+                self.forwarder.release(lease);
+            }
+            return Ok(Outcome::Done);
+        }
+        let (mut parts, body) = response.into_parts();
+        let body = match timeout_at(deadline, body.collect()).await {
+            Ok(Ok(collected)) => {
+                self.forwarder.release(lease);
+                collected.to_bytes()
+            }
+            Ok(Err(error)) => {
+                let error = self.forwarder.classify(&error);
+                return self.fail(runtime, id, error).await;
+            }
+            Err(_) => {
+                let error = ForwardError::Timeout {
+                    waited_ms: start.elapsed().as_millis(),
+                };
+                return self.fail(runtime, id, error).await;
+            }
+        };
+        strip_hop_by_hop(&mut parts.headers);
+        let mut response = Response::from_parts(parts, body);
+        if self.config.compresses() {
+            compress_response(
+                &method,
+                &request_headers,
+                &mut response,
+                self.config.compression_min_bytes,
+            );
+        }
+        if method != Method::HEAD {
+            let length = HeaderValue::from(response.body().len());
+            response.headers_mut().insert(CONTENT_LENGTH, length);
+        }
+        match encode_response(response, &shape) {
+            Ok(result) => runtime.respond(id, result).await?,
+            Err(error) => {
+                let report = ErrorReport::new(
+                    BAD_RESPONSE,
+                    format!("the service's response cannot be returned to Lambda: {error}"),
+                );
+                runtime.respond_error(id, &report).await?;
+            }
+        }
+        Ok(Outcome::Done)
+    }
+
+    /// Reports `error` for invocation `id`; a service that refuses connections for longer than
+    /// [`GONE_GRACE`] is gone.
+    async fn fail(
+        &mut self,
+        runtime: &mut RuntimeApi,
+        id: &str,
+        error: ForwardError,
+    ) -> Result<Outcome, ApiError> {
+        tracing::warn!(%error, error_type = error.error_type(), "invocation failed");
+        let report = ErrorReport::new(error.error_type(), error.to_string());
+        runtime.respond_error(id, &report).await?;
+        if matches!(error, ForwardError::Unavailable { .. }) && self.service_gone().await {
+            return Ok(Outcome::ServiceGone(format!(
+                "the service at {} stopped accepting connections",
+                self.forwarder.addr()
+            )));
+        }
+        Ok(Outcome::Done)
+    }
+
+    async fn service_gone(&self) -> bool {
+        let end = Instant::now() + GONE_GRACE;
+        for _ in 0..50 {
+            if tokio::net::TcpStream::connect(self.forwarder.addr())
+                .await
+                .is_ok()
+            {
+                return false;
+            }
+            if Instant::now() >= end {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
+}
+
+fn now_epoch_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The instant `margin` before the epoch-milliseconds `deadline_ms`.
+fn deadline_instant(deadline_ms: u64, margin: Duration) -> Instant {
+    let left = Duration::from_millis(deadline_ms.saturating_sub(now_epoch_ms()));
+    Instant::now() + left.saturating_sub(margin)
+}

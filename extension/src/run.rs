@@ -1,0 +1,133 @@
+//! The extension's life: register, wait for the service, then serve invocations until SHUTDOWN.
+
+use std::time::Duration;
+
+use tracing::Instrument;
+
+use crate::api_client::{ApiError, ErrorReport};
+use crate::config::Config;
+use crate::extensions_api::{ExtensionEvent, ExtensionsApi};
+use crate::invoke::{Handler, Outcome};
+use crate::readiness::{Readiness, ReadinessError};
+use crate::runtime_api::RuntimeApi;
+
+/// With async init, how long init waits for the service before finishing anyway: just under
+/// Lambda's 10 s on-demand init limit (as aws-lambda-web-adapter does).
+pub const ASYNC_INIT_BUDGET: Duration = Duration::from_millis(9_800);
+/// `errorType` of an invalid configuration.
+pub const INVALID_CONFIG: &str = "LambdaMesh.InvalidConfig";
+/// `errorType` of a service that did not become ready during init.
+pub const SERVICE_NOT_READY: &str = "LambdaMesh.ServiceNotReady";
+/// `errorType` of a service that went away for good.
+pub const SERVICE_GONE: &str = "LambdaMesh.ServiceGone";
+
+/// Why the extension stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// Registration with the Extensions API failed.
+    #[error("registration with the extensions api failed")]
+    Register(#[source] ApiError),
+    /// The service did not become ready during init (reported through `init/error`).
+    #[error(transparent)]
+    NotReady(ReadinessError),
+    /// The Runtime or Extensions API failed.
+    #[error("the lambda api failed")]
+    Api(#[source] ApiError),
+    /// The service went away (reported through `exit/error`).
+    #[error("{0}")]
+    ServiceGone(String),
+}
+
+/// Registers, waits for the service and serves invocations until SHUTDOWN.
+pub async fn run(config: Config) -> Result<(), RunError> {
+    let mut extension = ExtensionsApi::register(config.runtime_api.clone())
+        .await
+        .map_err(RunError::Register)?;
+    tracing::info!(service = %config.service, "registered; waiting for the service");
+    let ready = wait_until_ready(&config, &mut extension).await?;
+    serve(config, extension, ready).await
+}
+
+/// Registers only to report `report` through `init/error` (used when the configuration is bad).
+pub async fn fail_init(runtime_api: &str, report: &ErrorReport) -> Result<(), ApiError> {
+    let mut extension = ExtensionsApi::register(runtime_api).await?;
+    extension.init_error(report).await
+}
+
+async fn wait_until_ready(
+    config: &Config,
+    extension: &mut ExtensionsApi,
+) -> Result<bool, RunError> {
+    let readiness = Readiness::from_config(config);
+    let limit = if config.async_init {
+        config.readiness_timeout.min(ASYNC_INIT_BUDGET)
+    } else {
+        config.readiness_timeout
+    };
+    match readiness.wait(limit).await {
+        Ok(waited) => {
+            tracing::info!(waited_ms = %waited.as_millis(), "service is ready");
+            Ok(true)
+        }
+        Err(error) if config.async_init => {
+            tracing::info!(%error, "service not ready yet; async init finishes init anyway");
+            Ok(false)
+        }
+        Err(error) => {
+            tracing::error!(%error, "service not ready");
+            let report = ErrorReport::new(SERVICE_NOT_READY, error.to_string());
+            if let Err(api) = extension.init_error(&report).await {
+                tracing::error!(error = %api, "init/error could not be reported");
+            }
+            Err(RunError::NotReady(error))
+        }
+    }
+}
+
+async fn serve(config: Config, mut extension: ExtensionsApi, ready: bool) -> Result<(), RunError> {
+    let mut reporter = extension.another();
+    let mut runtime = RuntimeApi::new(config.runtime_api_target());
+    let mut handler = Handler::new(config, ready);
+    let invocations = async {
+        loop {
+            let invocation = runtime.next().await.map_err(RunError::Api)?;
+            let span = tracing::info_span!("invocation", request_id = %invocation.request_id);
+            let outcome = handler
+                .handle(&invocation, &mut runtime)
+                .instrument(span)
+                .await
+                .map_err(RunError::Api)?;
+            if let Outcome::ServiceGone(reason) = outcome {
+                tracing::error!(%reason, "service is gone; asking Lambda for a fresh environment");
+                let report = ErrorReport::new(SERVICE_GONE, reason.clone());
+                if let Err(error) = reporter.exit_error(&report).await {
+                    tracing::error!(%error, "exit/error could not be reported");
+                }
+                return Err(RunError::ServiceGone(reason));
+            }
+        }
+    };
+    let shutdown = async {
+        loop {
+            match extension.next_event().await {
+                Ok(ExtensionEvent::Shutdown {
+                    reason,
+                    deadline_ms,
+                }) => return Ok((reason, deadline_ms)),
+                Ok(ExtensionEvent::Other(kind)) => {
+                    tracing::debug!(event = %kind, "ignoring extension event");
+                }
+                Err(error) => return Err(RunError::Api(error)),
+            }
+        }
+    };
+    let result = tokio::select! {
+        result = invocations => result,
+        event = shutdown => event.map(|(reason, deadline_ms)| {
+            tracing::info!(%reason, deadline_ms, "shutdown: closing connections and exiting");
+        }),
+    };
+    handler.close();
+    result
+}

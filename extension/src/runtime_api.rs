@@ -1,0 +1,178 @@
+//! The Lambda Runtime API (`2018-06-01`): next invocation, response, error, streamed response,
+//! init error.
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+
+use crate::api_client::{ApiClient, ApiError, ErrorReport};
+use crate::body::OutBody;
+
+const NEXT: &str = "/2018-06-01/runtime/invocation/next";
+const INIT_ERROR: &str = "/2018-06-01/runtime/init/error";
+const ERROR_TYPE_HEADER: &str = "lambda-runtime-function-error-type";
+/// Trailer naming a streamed response's error type.
+pub const STREAM_ERROR_TYPE_TRAILER: &str = "lambda-runtime-function-error-type";
+/// Trailer carrying a streamed response's error body, base64-encoded.
+pub const STREAM_ERROR_BODY_TRAILER: &str = "lambda-runtime-function-error-body";
+
+/// One invocation as `invocation/next` hands it out.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// `Lambda-Runtime-Aws-Request-Id`.
+    pub request_id: String,
+    /// `Lambda-Runtime-Deadline-Ms`: the deadline in milliseconds since the Unix epoch.
+    pub deadline_ms: u64,
+    /// `Lambda-Runtime-Invoked-Function-Arn`.
+    pub invoked_function_arn: String,
+    /// `Lambda-Runtime-Trace-Id`.
+    pub trace_id: Option<String>,
+    /// `Lambda-Runtime-Client-Context` (JSON).
+    pub client_context: Option<String>,
+    /// `Lambda-Runtime-Cognito-Identity` (JSON).
+    pub cognito_identity: Option<String>,
+    /// `Lambda-Runtime-Aws-Tenant-Id`.
+    pub tenant_id: Option<String>,
+    /// The event.
+    pub event: Bytes,
+}
+
+impl Invocation {
+    fn from_parts(headers: &HeaderMap, event: Bytes) -> Result<Self, ApiError> {
+        let text = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let bad = |reason: &str| ApiError::BadAnswer {
+            what: "invocation/next",
+            reason: reason.to_owned(),
+        };
+        let request_id = text("lambda-runtime-aws-request-id")
+            .ok_or_else(|| bad("no Lambda-Runtime-Aws-Request-Id header"))?;
+        let deadline_ms = text("lambda-runtime-deadline-ms")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| bad("no valid Lambda-Runtime-Deadline-Ms header"))?;
+        Ok(Invocation {
+            request_id,
+            deadline_ms,
+            invoked_function_arn: text("lambda-runtime-invoked-function-arn").unwrap_or_default(),
+            trace_id: text("lambda-runtime-trace-id"),
+            client_context: text("lambda-runtime-client-context"),
+            cognito_identity: text("lambda-runtime-cognito-identity"),
+            tenant_id: text("lambda-runtime-aws-tenant-id"),
+            event,
+        })
+    }
+}
+
+/// Client of the Runtime API.
+#[derive(Debug)]
+pub struct RuntimeApi {
+    client: ApiClient,
+}
+
+impl RuntimeApi {
+    /// A client of the Runtime API at `authority` (`host:port`).
+    pub fn new(authority: impl Into<String>) -> Self {
+        RuntimeApi {
+            client: ApiClient::new(authority),
+        }
+    }
+
+    /// Waits for the next invocation.
+    pub async fn next(&mut self) -> Result<Invocation, ApiError> {
+        let what = "invocation/next";
+        let request = self
+            .client
+            .request(Method::GET, NEXT)
+            .body(OutBody::empty())
+            .map_err(|source| ApiError::Build { what, source })?;
+        let (parts, body) = self.client.exchange(what, request, StatusCode::OK).await?;
+        Invocation::from_parts(&parts.headers, body)
+    }
+
+    /// Posts the result of invocation `request_id`.
+    pub async fn respond(&mut self, request_id: &str, result: Bytes) -> Result<(), ApiError> {
+        let what = "invocation/response";
+        let request = self
+            .client
+            .request(
+                Method::POST,
+                &format!("/2018-06-01/runtime/invocation/{request_id}/response"),
+            )
+            .body(OutBody::full(result))
+            .map_err(|source| ApiError::Build { what, source })?;
+        self.client
+            .exchange(what, request, StatusCode::ACCEPTED)
+            .await
+            .map(drop)
+    }
+
+    /// Posts invocation `request_id`'s failure.
+    pub async fn respond_error(
+        &mut self,
+        request_id: &str,
+        report: &ErrorReport,
+    ) -> Result<(), ApiError> {
+        let what = "invocation/error";
+        let request = self
+            .client
+            .request(
+                Method::POST,
+                &format!("/2018-06-01/runtime/invocation/{request_id}/error"),
+            )
+            .header(ERROR_TYPE_HEADER, report.error_type.as_str())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(OutBody::full(report.to_json()))
+            .map_err(|source| ApiError::Build { what, source })?;
+        self.client
+            .exchange(what, request, StatusCode::ACCEPTED)
+            .await
+            .map(drop)
+    }
+
+    /// Posts invocation `request_id`'s result as a stream: `body` is fed by the caller, and may
+    /// end with the error trailers. Returns once Lambda has answered.
+    pub async fn respond_stream(
+        &mut self,
+        request_id: &str,
+        content_type: &str,
+        body: OutBody,
+    ) -> Result<(), ApiError> {
+        let what = "invocation/response (streaming)";
+        let request = self
+            .client
+            .request(
+                Method::POST,
+                &format!("/2018-06-01/runtime/invocation/{request_id}/response"),
+            )
+            .header("lambda-runtime-function-response-mode", "streaming")
+            .header(http::header::CONTENT_TYPE, content_type)
+            .header(http::header::TRANSFER_ENCODING, "chunked")
+            .header(http::header::TRAILER, STREAM_ERROR_TYPE_TRAILER)
+            .header(http::header::TRAILER, STREAM_ERROR_BODY_TRAILER)
+            .body(body)
+            .map_err(|source| ApiError::Build { what, source })?;
+        self.client
+            .exchange(what, request, StatusCode::ACCEPTED)
+            .await
+            .map(drop)
+    }
+
+    /// Reports a failed init (for runtimes; the extension reports through the Extensions API).
+    pub async fn init_error(&mut self, report: &ErrorReport) -> Result<(), ApiError> {
+        let what = "init/error";
+        let request = self
+            .client
+            .request(Method::POST, INIT_ERROR)
+            .header(ERROR_TYPE_HEADER, report.error_type.as_str())
+            .body(OutBody::full(report.to_json()))
+            .map_err(|source| ApiError::Build { what, source })?;
+        self.client
+            .exchange(what, request, StatusCode::ACCEPTED)
+            .await
+            .map(drop)
+    }
+}

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, COOKIE};
+use http::header::{CONTENT_TYPE, COOKIE, HOST};
 use http::{HeaderMap, HeaderValue, Method, Request};
 
 use crate::body::decode_body;
@@ -191,8 +191,27 @@ fn envoy(event: &Node<'_>) -> Result<Parts, DecodeError> {
     let (path, query) = raw.split_once('?').unwrap_or((raw, ""));
     let uri = target(path, query, "raw_path")?;
     let mut headers = HeaderMap::new();
+    let mut authority = None;
     if let Some(members) = opt_object(event, "headers", "headers")? {
-        headers::from_single(&mut headers, members, "headers")?;
+        // HTTP/2 pseudo-headers are not headers; `:authority` stands in for a missing `host`.
+        let (pseudo, regular): (Vec<_>, Vec<_>) = members
+            .iter()
+            .cloned()
+            .partition(|(k, _)| k.starts_with(':'));
+        headers::from_single(&mut headers, &regular, "headers")?;
+        authority = pseudo
+            .into_iter()
+            .find(|(k, _)| k == ":authority")
+            .map(|(_, v)| v);
+    }
+    if let Some(Node::Str(authority)) = authority {
+        if !headers.contains_key(HOST) {
+            let value =
+                HeaderValue::from_str(&authority).map_err(|_| DecodeError::InvalidHeaderValue {
+                    field: "headers.:authority".to_owned(),
+                })?;
+            headers.insert(HOST, value);
+        }
     }
     Ok(Parts {
         method,

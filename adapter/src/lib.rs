@@ -32,7 +32,7 @@ pub use options::{
 pub use request::encode_request;
 pub use response::encode_response;
 pub use result::decode_result;
-pub use runtime::{run, Adapter, RequestContext, INVALID_EVENT_ERROR_TYPE};
+pub use runtime::{run, Adapter, RequestBody, RequestContext, INVALID_EVENT_ERROR_TYPE};
 pub use stream::{
     encode_stream_prelude, StreamPreludeDecoder, HTTP_INTEGRATION_RESPONSE_CONTENT_TYPE,
     MAX_STREAM_PRELUDE_BYTES,

@@ -1,5 +1,5 @@
-//! In-process Rust functions: serve any tower `Service<http::Request<Bytes>>` (an axum `Router`,
-//! a hyper service) on `lambda_runtime`. Each event is decoded with [`crate::decode_event`], the
+//! In-process Rust functions: serve any tower `Service<http::Request<RequestBody>>` (an axum
+//! `Router`, a hyper service) on `lambda_runtime`. Each event is decoded with [`crate::decode_event`], the
 //! service's response is encoded in the event's shape with [`crate::encode_response`].
 //!
 //! Errors are reported to Lambda as invocation errors: an event that cannot be decoded has
@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, Full};
 use lambda_runtime::{Diagnostic, LambdaEvent, Runtime};
 use serde_json::value::RawValue;
 use tower::{Service, ServiceExt};
@@ -18,6 +18,11 @@ use tower::{Service, ServiceExt};
 use crate::{decode_event, encode_response, DecodeOptions, EventShape};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The request body type [`run`] hands to the service: the whole body, already in memory.
+/// (`Bytes` itself is not an `http_body::Body`; `Full<Bytes>` is, so an axum `Router` or any
+/// service generic over its body serves it.)
+pub type RequestBody = Full<Bytes>;
 
 /// errorType of the invocation error for an event that cannot be decoded.
 pub const INVALID_EVENT_ERROR_TYPE: &str = "LambdaMesh.InvalidEvent";
@@ -33,7 +38,7 @@ pub struct RequestContext(pub serde_json::Value);
 /// `Adapter::new(service).run()`.
 pub async fn run<S, B>(service: S) -> Result<(), lambda_runtime::Error>
 where
-    S: Service<Request<Bytes>, Response = Response<B>> + Clone + Send + 'static,
+    S: Service<Request<RequestBody>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send,
     S::Error: Into<BoxError>,
     B: http_body::Body + Send + 'static,
@@ -52,7 +57,7 @@ pub struct Adapter<S> {
 
 impl<S, B> Adapter<S>
 where
-    S: Service<Request<Bytes>, Response = Response<B>> + Clone + Send + 'static,
+    S: Service<Request<RequestBody>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send,
     S::Error: Into<BoxError>,
     B: http_body::Body + Send + 'static,
@@ -113,7 +118,7 @@ async fn handle<S, B>(
     event: LambdaEvent<Box<RawValue>>,
 ) -> Result<Box<RawValue>, Diagnostic>
 where
-    S: Service<Request<Bytes>, Response = Response<B>> + Send,
+    S: Service<Request<RequestBody>, Response = Response<B>> + Send,
     S::Error: Into<BoxError>,
     B: http_body::Body,
     B::Error: Into<BoxError>,
@@ -135,7 +140,7 @@ async fn handle_bytes<S, B>(
     context: lambda_runtime::Context,
 ) -> Result<Bytes, Diagnostic>
 where
-    S: Service<Request<Bytes>, Response = Response<B>>,
+    S: Service<Request<RequestBody>, Response = Response<B>>,
     S::Error: Into<BoxError>,
     B: http_body::Body,
     B::Error: Into<BoxError>,
@@ -148,7 +153,7 @@ where
         request.extensions_mut().insert(RequestContext(context));
     }
     let response = service
-        .oneshot(request)
+        .oneshot(request.map(Full::new))
         .await
         .map_err(|e| diagnostic(SERVICE_ERROR_TYPE, e.into()))?;
     let (parts, body) = response.into_parts();

@@ -44,3 +44,26 @@ deps-lwa:
 
 bench:
 	$(CARGO) bench --workspace
+
+## layer: the extension layer in target/layer/ and target/lambda-mesh-layer.zip. Built with
+## cargo-zigbuild against glibc 2.17 so it runs on Amazon Linux; checked with objdump -T.
+## (arm64 needs `rustup target add aarch64-unknown-linux-gnu` and LAYER_ARCH=aarch64.)
+LAYER_ARCH ?= x86_64
+LAYER_TRIPLE := $(LAYER_ARCH)-unknown-linux-gnu
+LAYER_GLIBC := 2.17
+LAYER_BIN = $(or $(CARGO_TARGET_DIR),target)/$(LAYER_TRIPLE)/release/lambda-mesh-extension
+layer:
+	cargo-zigbuild zigbuild --release --locked -p lambda-mesh-extension --bin lambda-mesh-extension --target $(LAYER_TRIPLE).$(LAYER_GLIBC)
+	rm -rf target/layer target/lambda-mesh-layer.zip
+	mkdir -p target/layer/extensions
+	install -m 0755 $(LAYER_BIN) target/layer/extensions/lambda-mesh
+	install -m 0755 extension/layer/bootstrap target/layer/bootstrap
+	extension/layer/check-glibc.sh target/layer/extensions/lambda-mesh $(LAYER_GLIBC)
+	cd target/layer && python3 -m zipfile -c ../lambda-mesh-layer.zip extensions bootstrap
+	@ls -l target/layer/extensions/lambda-mesh target/lambda-mesh-layer.zip
+
+## build-LambdaMeshLayer: what `sam build` runs for template.yaml's LambdaMeshLayer (BuildMethod: makefile)
+build-LambdaMeshLayer: layer
+	mkdir -p "$(ARTIFACTS_DIR)/extensions"
+	install -m 0755 target/layer/extensions/lambda-mesh "$(ARTIFACTS_DIR)/extensions/lambda-mesh"
+	install -m 0755 target/layer/bootstrap "$(ARTIFACTS_DIR)/bootstrap"

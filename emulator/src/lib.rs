@@ -1,9 +1,21 @@
 //! A faithful local AWS Lambda: the Invoke API, the Runtime API and the Extensions API, running
 //! real function bundles and layers as local processes.
 
+mod async_queue;
 mod config;
 mod emulator;
+mod environment;
+mod event_stream;
+mod extensions_api;
+mod function;
+mod http_util;
 mod invoke;
+mod invoke_api;
+mod logs;
+mod pool;
+mod runtime_api;
+mod sandbox;
+mod telemetry_api;
 
 pub use config::{
     ConfigError, EmulatorConfig, FunctionConfig, DEFAULT_CONCURRENCY, DEFAULT_HANDLER,

@@ -1,0 +1,581 @@
+//! One execution environment: its processes, its init, its invocations and its shutdown.
+
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::function::FunctionSpec;
+use crate::logs::LogSink;
+use crate::sandbox::{Current, Invocation, RuntimeResult, Sandbox, Status};
+
+/// Time extensions get between `SHUTDOWN` and `SIGKILL` (Lambda: 2,000 ms with extensions).
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_millis(2000);
+/// How often exits are checked while waiting for init.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Why an environment could not initialise; rendered per invocation as Lambda does.
+#[derive(Debug, Clone)]
+pub(crate) enum InitFailure {
+    /// The runtime or an extension posted `init/error`: the payload.
+    Posted(Bytes),
+    /// The runtime exited: `exit status N`.
+    RuntimeExit(String),
+    /// An extension exited during init.
+    ExtensionExit(String),
+    /// Init did not finish in time.
+    Timeout(Duration),
+    /// No bootstrap, or it could not be started.
+    Entrypoint(String),
+}
+
+impl InitFailure {
+    /// The function error payload an invocation gets.
+    pub(crate) fn payload(&self, request_id: &str) -> Bytes {
+        let (error_type, message) = match self {
+            InitFailure::Posted(payload) => return payload.clone(),
+            InitFailure::RuntimeExit(status) => (
+                "Runtime.ExitError",
+                format!("RequestId: {request_id} Error: Runtime exited with error: {status}"),
+            ),
+            InitFailure::ExtensionExit(status) => (
+                "Extension.Crash",
+                format!("RequestId: {request_id} Error: an extension exited during init: {status}"),
+            ),
+            InitFailure::Timeout(after) => (
+                "Sandbox.Timedout",
+                format!(
+                    "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
+                    after.as_secs_f64()
+                ),
+            ),
+            InitFailure::Entrypoint(message) => (
+                "Runtime.InvalidEntrypoint",
+                format!("RequestId: {request_id} Error: {message}"),
+            ),
+        };
+        Bytes::from(
+            serde_json::json!({ "errorType": error_type, "errorMessage": message }).to_string(),
+        )
+    }
+}
+
+/// A started process: its process group id and its exit.
+struct Process {
+    pid: i32,
+    exit: watch::Receiver<Option<String>>,
+}
+
+impl Process {
+    fn exited(&self) -> Option<String> {
+        self.exit.borrow().clone()
+    }
+}
+
+/// What an invocation came to.
+pub(crate) enum Outcome {
+    /// The runtime answered.
+    Result(RuntimeResult),
+    /// The environment failed the invocation: the error payload and the shutdown reason.
+    Failed(Bytes, &'static str),
+}
+
+/// A dispatched invocation, to be finished with [`Environment::finish`].
+pub(crate) struct Dispatched {
+    pub(crate) request_id: String,
+    failure: Option<&'static str>,
+    started: Instant,
+    deadline: tokio::time::Instant,
+    done: Option<oneshot::Receiver<()>>,
+}
+
+/// One invocation for [`Environment::dispatch`].
+pub(crate) struct Job {
+    pub(crate) request_id: String,
+    pub(crate) payload: Bytes,
+    pub(crate) client_context: Option<Bytes>,
+    pub(crate) invoked_arn: String,
+}
+
+/// One execution environment.
+pub(crate) struct Environment {
+    spec: Arc<FunctionSpec>,
+    sandbox: Arc<Sandbox>,
+    invocations: Mutex<Option<mpsc::Sender<Invocation>>>,
+    runtime: Mutex<Option<Arc<Process>>>,
+    extensions: Mutex<Vec<Arc<Process>>>,
+    stop_server: watch::Sender<bool>,
+    shut: AtomicBool,
+}
+
+impl Environment {
+    /// Start the environment's processes and wait for init, up to `deadline`.
+    pub(crate) async fn start(
+        spec: Arc<FunctionSpec>,
+        deadline: tokio::time::Instant,
+    ) -> Result<Arc<Environment>, InitFailure> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| InitFailure::Entrypoint(format!("cannot listen: {e}")))?;
+        let api = listener
+            .local_addr()
+            .map_err(|e| InitFailure::Entrypoint(format!("cannot listen: {e}")))?;
+        let logs = Arc::new(LogSink::new(&spec.config.name));
+        let (sandbox, invocations) = Sandbox::new(spec.clone(), logs);
+        let (stop_server, stop) = watch::channel(false);
+        let routed = sandbox.clone();
+        tokio::spawn(crate::http_util::serve(listener, stop, move |request| {
+            crate::runtime_api::route(routed.clone(), request)
+        }));
+        let environment = Arc::new(Environment {
+            spec,
+            sandbox,
+            invocations: Mutex::new(Some(invocations)),
+            runtime: Mutex::new(None),
+            extensions: Mutex::new(Vec::new()),
+            stop_server,
+            shut: AtomicBool::new(false),
+        });
+        match environment.init(&api.to_string(), deadline).await {
+            Ok(()) => Ok(environment),
+            Err(failure) => {
+                environment.shutdown("failure").await;
+                Err(failure)
+            }
+        }
+    }
+
+    /// This environment's log.
+    pub(crate) fn logs(&self) -> &Arc<LogSink> {
+        &self.sandbox.logs
+    }
+
+    async fn init(
+        &self,
+        runtime_api: &str,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), InitFailure> {
+        let started = tokio::time::Instant::now();
+        let port =
+            free_port().map_err(|e| InitFailure::Entrypoint(format!("no free port: {e}")))?;
+        let ports: Vec<(String, u16)> = self
+            .spec
+            .config
+            .port_env
+            .iter()
+            .map(|k| (k.clone(), port))
+            .collect();
+        let env = self.spec.process_env(runtime_api, &ports);
+        for path in &self.spec.extensions {
+            let process = self
+                .spawn(path.as_os_str(), &[], &env)
+                .map_err(|e| InitFailure::ExtensionExit(format!("{}: {e}", path.display())))?;
+            lock(&self.extensions).push(Arc::new(process));
+        }
+        let count = self.spec.extensions.len();
+        self.wait_init(deadline, started, |s| s.extensions.len() >= count)
+            .await?;
+        let command = self
+            .spec
+            .runtime_command()
+            .map_err(InitFailure::Entrypoint)?;
+        let args: Vec<&std::ffi::OsStr> = command.args.iter().map(|a| a.as_ref()).collect();
+        let runtime = self
+            .spawn(command.program.as_os_str(), &args, &env)
+            .map_err(|e| {
+                InitFailure::Entrypoint(format!("cannot start {}: {e}", command.program.display()))
+            })?;
+        *lock(&self.runtime) = Some(Arc::new(runtime));
+        self.wait_init(deadline, started, |s| {
+            s.runtime_waiting && s.extensions_waiting()
+        })
+        .await
+    }
+
+    /// Wait until `ready` holds, failing on init errors, process exits and the deadline.
+    async fn wait_init(
+        &self,
+        deadline: tokio::time::Instant,
+        started: tokio::time::Instant,
+        ready: impl Fn(&Status) -> bool,
+    ) -> Result<(), InitFailure> {
+        let mut status = self.sandbox.status.subscribe();
+        loop {
+            {
+                let s = status.borrow_and_update();
+                if let Some((_, payload)) = &s.init_error {
+                    return Err(InitFailure::Posted(payload.clone()));
+                }
+                if ready(&s) {
+                    return Ok(());
+                }
+            }
+            if let Some(exit) = lock(&self.runtime).as_ref().and_then(|p| p.exited()) {
+                return Err(InitFailure::RuntimeExit(exit));
+            }
+            if let Some(exit) = lock(&self.extensions).iter().find_map(|p| p.exited()) {
+                return Err(InitFailure::ExtensionExit(exit));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(InitFailure::Timeout(deadline - started));
+            }
+            tokio::select! {
+                _ = status.changed() => {}
+                _ = tokio::time::sleep(POLL) => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+    }
+
+    fn spawn(
+        &self,
+        program: &std::ffi::OsStr,
+        args: &[&std::ffi::OsStr],
+        env: &std::collections::BTreeMap<String, String>,
+    ) -> std::io::Result<Process> {
+        let mut command = tokio::process::Command::new(program);
+        command
+            .args(args)
+            .env_clear()
+            .envs(env)
+            .current_dir(&self.spec.config.code)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let mut child = command.spawn()?;
+        if let Some(stdout) = child.stdout.take() {
+            self.sandbox.logs.capture(stdout);
+        }
+        if let Some(stderr) = child.stderr.take() {
+            self.sandbox.logs.capture(stderr);
+        }
+        let pid = child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .unwrap_or(0);
+        let (tx, exit) = watch::channel(None);
+        tokio::spawn(async move {
+            let description = match child.wait().await {
+                Ok(status) => describe(status),
+                Err(e) => format!("wait failed: {e}"),
+            };
+            let _ = tx.send(Some(description));
+        });
+        Ok(Process { pid, exit })
+    }
+
+    /// Hand one invocation to the runtime and wait for its answer (or its failure).
+    pub(crate) async fn dispatch(&self, job: Job) -> (Outcome, Dispatched) {
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::now() + self.spec.timeout;
+        let deadline_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| (d + self.spec.timeout).as_millis())
+            .unwrap_or(0);
+        let trace_id = trace_id();
+        self.sandbox.logs.begin();
+        self.sandbox.logs.line(&format!(
+            "START RequestId: {} Version: $LATEST",
+            job.request_id
+        ));
+        let (result_tx, result_rx) = oneshot::channel();
+        let (done_tx, done) = oneshot::channel();
+        *self.sandbox.current() = Some(Current {
+            request_id: job.request_id.clone(),
+            result: Some(result_tx),
+            done: Some(done_tx),
+            stream: None,
+        });
+        self.sandbox.send_event(
+            &serde_json::json!({
+                "eventType": "INVOKE",
+                "deadlineMs": deadline_ms,
+                "requestId": job.request_id,
+                "invokedFunctionArn": job.invoked_arn,
+                "tracing": { "type": "X-Amzn-Trace-Id", "value": trace_id },
+            }),
+            true,
+        );
+        let invocation = Invocation {
+            request_id: job.request_id.clone(),
+            deadline_ms,
+            invoked_arn: job.invoked_arn,
+            trace_id,
+            client_context: job.client_context,
+            payload: job.payload,
+        };
+        let sender = lock(&self.invocations).clone();
+        let outcome = match sender {
+            Some(sender) if sender.send(invocation).await.is_ok() => {
+                self.await_result(&job.request_id, result_rx, deadline)
+                    .await
+            }
+            _ => Outcome::Failed(
+                self.exit_payload(&job.request_id, "the environment shut down"),
+                "failure",
+            ),
+        };
+        let failure = match &outcome {
+            Outcome::Failed(_, reason) => Some(*reason),
+            Outcome::Result(_) => None,
+        };
+        let dispatched = Dispatched {
+            request_id: job.request_id,
+            failure,
+            started,
+            deadline,
+            done: Some(done),
+        };
+        (outcome, dispatched)
+    }
+
+    async fn await_result(
+        &self,
+        request_id: &str,
+        result: oneshot::Receiver<RuntimeResult>,
+        deadline: tokio::time::Instant,
+    ) -> Outcome {
+        let runtime_exit = lock(&self.runtime).as_ref().map(|p| p.exit.clone());
+        let exited = async {
+            match runtime_exit {
+                Some(mut exit) => exit
+                    .wait_for(|e| e.is_some())
+                    .await
+                    .map(|e| e.clone().unwrap_or_default())
+                    .unwrap_or_default(),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            result = result => match result {
+                Ok(result) => Outcome::Result(result),
+                Err(_) => Outcome::Failed(self.exit_payload(request_id, "the environment shut down"), "failure"),
+            },
+            status = exited => Outcome::Failed(self.exit_payload(request_id, &status), "failure"),
+            _ = tokio::time::sleep_until(deadline) => Outcome::Failed(timeout_payload(request_id, self.spec.timeout), "timeout"),
+        }
+    }
+
+    fn exit_payload(&self, request_id: &str, status: &str) -> Bytes {
+        let message = format!("RequestId: {request_id} Error: Runtime exited with error: {status}");
+        Bytes::from(
+            serde_json::json!({ "errorType": "Runtime.ExitError", "errorMessage": message })
+                .to_string(),
+        )
+    }
+
+    /// Log the invocation's END and REPORT lines.
+    pub(crate) fn report(&self, dispatched: &Dispatched) {
+        let id = &dispatched.request_id;
+        let ms = dispatched.started.elapsed().as_secs_f64() * 1000.0;
+        self.sandbox.logs.line(&format!("END RequestId: {id}"));
+        self.sandbox.logs.line(&format!(
+            "REPORT RequestId: {id}\tDuration: {ms:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: 0 MB",
+            ms.ceil() as u64,
+            self.spec.config.memory_mb
+        ));
+    }
+
+    /// After the answer: wait for the runtime to finish and the extensions to be ready again.
+    /// True when the environment can take the next invocation; otherwise it has been shut down.
+    pub(crate) async fn finish_with(&self, mut dispatched: Dispatched, report: bool) -> bool {
+        let reusable = self.finish(&mut dispatched).await;
+        if report {
+            self.report(&dispatched);
+        }
+        reusable
+    }
+
+    async fn finish(&self, dispatched: &mut Dispatched) -> bool {
+        if let Some(reason) = dispatched.failure {
+            self.shutdown(reason).await;
+            return false;
+        }
+        let deadline = dispatched.deadline;
+        let done = dispatched.done.take();
+        let mut status = self.sandbox.status.subscribe();
+        let ready = async {
+            if let Some(done) = done {
+                let _ = done.await;
+            }
+            let _ = status.wait_for(Status::extensions_waiting).await;
+        };
+        let runtime_exit = lock(&self.runtime).as_ref().map(|p| p.exit.clone());
+        let exited = async {
+            if let Some(mut exit) = runtime_exit {
+                let _ = exit.wait_for(|e| e.is_some()).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let reason = tokio::select! {
+            _ = ready => None,
+            _ = exited => Some("failure"),
+            _ = tokio::time::sleep_until(deadline) => Some("timeout"),
+        };
+        let stream = self
+            .sandbox
+            .current()
+            .as_mut()
+            .and_then(|c| c.stream.take());
+        match reason {
+            None => true,
+            Some(reason) => {
+                if let Some(stream) = stream {
+                    let payload = timeout_payload(&dispatched.request_id, self.spec.timeout);
+                    let _ = stream.try_send(Err(crate::invoke::StreamError {
+                        error_code: "Sandbox.Timedout".into(),
+                        error_details: String::from_utf8_lossy(&payload).into_owned(),
+                    }));
+                }
+                self.shutdown(reason).await;
+                false
+            }
+        }
+    }
+
+    /// SIGTERM the runtime, SHUTDOWN to extensions, SIGKILL every process group after the grace time.
+    pub(crate) async fn shutdown(&self, reason: &str) {
+        if self.shut.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let runtime = lock(&self.runtime).clone();
+        let extensions = lock(&self.extensions).clone();
+        if let Some(runtime) = &runtime {
+            signal(runtime, Signal::SIGTERM);
+        }
+        let grace_deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        if !extensions.is_empty() {
+            let deadline_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| (d + SHUTDOWN_GRACE).as_millis())
+                .unwrap_or(0);
+            self.sandbox.send_event(
+                &serde_json::json!({ "eventType": "SHUTDOWN", "shutdownReason": reason, "deadlineMs": deadline_ms }),
+                false,
+            );
+            let all = runtime
+                .iter()
+                .chain(extensions.iter())
+                .cloned()
+                .collect::<Vec<_>>();
+            wait_exits(&all, grace_deadline).await;
+        }
+        for process in runtime.iter().chain(extensions.iter()) {
+            signal(process, Signal::SIGKILL);
+        }
+        let all = runtime
+            .iter()
+            .chain(extensions.iter())
+            .cloned()
+            .collect::<Vec<_>>();
+        wait_exits(&all, tokio::time::Instant::now() + Duration::from_secs(1)).await;
+        lock(&self.invocations).take();
+        let _ = self.stop_server.send(true);
+        self.sandbox.queues().clear();
+        tracing::debug!(function = %self.spec.config.name, reason, "environment shut down");
+    }
+}
+
+impl Drop for Environment {
+    fn drop(&mut self) {
+        if !self.shut.load(Ordering::SeqCst) {
+            for process in lock(&self.runtime)
+                .iter()
+                .chain(lock(&self.extensions).iter())
+            {
+                signal(process, Signal::SIGKILL);
+            }
+            let _ = self.stop_server.send(true);
+        }
+    }
+}
+
+/// `{"errorType":"Sandbox.Timedout", ...}` exactly as Lambda words it.
+pub(crate) fn timeout_payload(request_id: &str, timeout: Duration) -> Bytes {
+    let message = format!(
+        "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
+        timeout.as_secs_f64()
+    );
+    Bytes::from(
+        serde_json::json!({ "errorType": "Sandbox.Timedout", "errorMessage": message }).to_string(),
+    )
+}
+
+fn signal(process: &Process, signal: Signal) {
+    if process.pid > 0 && (process.exited().is_none() || signal == Signal::SIGKILL) {
+        // The group may already be gone; nothing to do then.
+        let _ = killpg(Pid::from_raw(process.pid), signal);
+    }
+}
+
+async fn wait_exits(processes: &[Arc<Process>], deadline: tokio::time::Instant) {
+    for process in processes {
+        let mut exit = process.exit.clone();
+        let _ = tokio::time::timeout_at(deadline, exit.wait_for(|e| e.is_some())).await;
+    }
+}
+
+fn describe(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(signal)) => format!("signal: {signal}"),
+        _ => "exit status unknown".to_owned(),
+    }
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn trace_id() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let parent = uuid::Uuid::new_v4().simple().to_string();
+    format!(
+        "Root=1-{secs:08x}-{};Parent={};Sampled=0",
+        &id[..24],
+        &parent[..16]
+    )
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeout_message_is_lambdas() {
+        let payload = timeout_payload("abc", Duration::from_secs(3));
+        let v: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(v["errorType"], "Sandbox.Timedout");
+        assert_eq!(
+            v["errorMessage"],
+            "RequestId: abc Error: Task timed out after 3.00 seconds"
+        );
+    }
+
+    #[test]
+    fn trace_id_has_lambdas_shape() {
+        let id = trace_id();
+        assert!(id.starts_with("Root=1-"));
+        assert!(id.contains(";Parent="));
+    }
+}

@@ -1,2 +1,80 @@
-//! `mesh-proxy`: the sidecar / gateway binary.
-fn main() {}
+//! `mesh-proxy`: the sidecar binary. Loads the config (flag > env > file), then serves until
+//! SIGTERM; `--check` only validates. A bad config exits 64.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use mesh_proxy::{init_tracing, run, Config, FlagValues, Overrides};
+
+/// Exit status for a bad config (sysexits EX_USAGE).
+const EXIT_BAD_CONFIG: u8 = 64;
+
+/// HTTP in, AWS Lambda invocations out.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// The config file (TOML).
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Validate the config and exit (0 when good, 64 when not).
+    #[arg(long)]
+    check: bool,
+    /// Admin listener address (overrides MESH_PROXY_ADMIN_LISTEN and [admin] listen).
+    #[arg(long, value_name = "ADDR")]
+    admin_listen: Option<String>,
+    /// AWS region (overrides MESH_PROXY_AWS_REGION and [aws] region).
+    #[arg(long, value_name = "REGION")]
+    aws_region: Option<String>,
+    /// Lambda endpoint URL (overrides MESH_PROXY_AWS_ENDPOINT_URL and [aws] endpoint_url).
+    #[arg(long, value_name = "URL")]
+    aws_endpoint_url: Option<String>,
+    /// AWS profile (overrides MESH_PROXY_AWS_PROFILE and [aws] profile).
+    #[arg(long, value_name = "NAME")]
+    aws_profile: Option<String>,
+    /// `text` or `json` (overrides MESH_PROXY_LOG_FORMAT and log_format).
+    #[arg(long, value_name = "FORMAT")]
+    log_format: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let flags = FlagValues {
+        admin_listen: args.admin_listen,
+        aws_region: args.aws_region,
+        aws_endpoint_url: args.aws_endpoint_url,
+        aws_profile: args.aws_profile,
+        log_format: args.log_format,
+    };
+    let load = || {
+        let flags = Overrides::from_flags(&flags)?;
+        Config::load(&args.config, &flags, |name| std::env::var(name).ok())
+    };
+    let config = match load() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("mesh-proxy: {e}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    if args.check {
+        println!("{}: ok", args.config.display());
+        return ExitCode::SUCCESS;
+    }
+    init_tracing(config.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("mesh-proxy: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config, load)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "mesh-proxy failed");
+            eprintln!("mesh-proxy: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

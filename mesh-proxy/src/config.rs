@@ -1,0 +1,237 @@
+//! mesh-proxy's configuration: one TOML file in Consul's words, overridden by `MESH_PROXY_*`
+//! variables and then by command-line flags (flag > env > file).
+
+mod file;
+mod locate;
+mod overrides;
+mod validate;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lambda_mesh_adapter::PayloadFormat;
+use lambda_mesh_emulator::FunctionConfig;
+
+pub use overrides::{FlagValues, Overrides};
+
+/// Default admin listener address (Envoy's usual admin port).
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:19000";
+/// Default `local_bind_address`.
+pub const DEFAULT_BIND_ADDRESS: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+/// Default upstream `timeout`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default upstream `max_concurrency`.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 1000;
+/// Default upstream `retries` (extra attempts after the first).
+pub const DEFAULT_RETRIES: u32 = 2;
+/// Largest accepted `retries`.
+pub const MAX_RETRIES: u32 = 10;
+/// Largest accepted `timeout`: Lambda's maximum function timeout (AWS Lambda quotas: 900 s).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(900);
+/// Default `drain_timeout`: how long SIGTERM waits for in-flight requests.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A loaded, validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file it came from (reloaded on SIGHUP).
+    pub path: Option<PathBuf>,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// How long SIGTERM waits for in-flight requests.
+    pub drain_timeout: Duration,
+    /// `[admin] listen`.
+    pub admin_listen: SocketAddr,
+    /// `[aws]`.
+    pub aws: AwsSettings,
+    /// `[[upstream]]`, in file order.
+    pub upstreams: Vec<UpstreamConfig>,
+    /// `[[function]]`: functions run locally by the embedded emulator (paths resolved).
+    pub functions: Vec<FunctionConfig>,
+}
+
+/// `[aws]`: how the aws invoker reaches Lambda.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// Region used when a function is not an ARN (else the default chain's region).
+    pub region: Option<String>,
+    /// Endpoint override, e.g. a `lambda-emulator` or a private endpoint.
+    pub endpoint_url: Option<String>,
+    /// Shared-config profile for credentials and region.
+    pub profile: Option<String>,
+}
+
+/// One `[[upstream]]`: a local listener whose requests invoke one function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamConfig {
+    /// `destination_name`: the upstream's name in logs and metrics.
+    pub destination_name: String,
+    /// `local_bind_address` and `local_bind_port` (port 0 picks a free one).
+    pub bind: SocketAddr,
+    /// `function`: a name or ARN (without a qualifier suffix).
+    pub function: String,
+    /// `qualifier` (or the ARN's qualifier suffix).
+    pub qualifier: Option<String>,
+    /// The region of an ARN `function`.
+    pub arn_region: Option<String>,
+    /// `invocation_mode`.
+    pub invocation_mode: InvocationMode,
+    /// `payload_format` / `payload_passthrough`.
+    pub payload_format: PayloadFormat,
+    /// `response_streaming`: InvokeWithResponseStream.
+    pub response_streaming: bool,
+    /// `timeout`: bounds each request, retries included.
+    pub timeout: Duration,
+    /// `max_concurrency`: requests in flight before 503.
+    pub max_concurrency: usize,
+    /// `retries`: extra attempts after the first for errors raised before the function ran.
+    pub retries: u32,
+}
+
+/// `invocation_mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InvocationMode {
+    /// Wait for the function's result.
+    #[default]
+    Synchronous,
+    /// Queue the event and answer 202.
+    Asynchronous,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A config that cannot be read or accepted; each names its file, line and key, or its variable.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{}: cannot read config file: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A problem inside the file.
+    #[error("{file}:{}{}: {message}", line.map(|l| l.to_string()).unwrap_or_else(|| "?".into()), key.as_ref().map(|k| format!(": key `{k}`")).unwrap_or_default())]
+    File {
+        /// The file (or other origin of the text).
+        file: String,
+        /// 1-based line, when known.
+        line: Option<usize>,
+        /// Dotted key path, when known.
+        key: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+    /// A bad environment variable.
+    #[error("environment variable {variable}: {message}")]
+    Env {
+        /// The variable.
+        variable: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// A bad command-line flag.
+    #[error("flag --{flag}: {message}")]
+    Flag {
+        /// The flag.
+        flag: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Read and validate `path`, then apply env (`lookup`) and flag overrides.
+    pub fn load(
+        path: &Path,
+        flags: &Overrides,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| Path::new("."));
+        let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
+        let mut config = Self::from_toml_str(&text, &path.display().to_string(), &base)?;
+        config.path = Some(path.to_path_buf());
+        let env = Overrides::from_lookup(lookup)?;
+        config.apply(&flags.clone().or(env));
+        Ok(config)
+    }
+
+    /// Parse and validate TOML text: `origin` names it in errors, `base` resolves function paths.
+    pub fn from_toml_str(text: &str, origin: &str, base: &Path) -> Result<Config, ConfigError> {
+        let file: file::FileConfig = toml::from_str(text).map_err(|e| {
+            let location = e
+                .span()
+                .map(|span| locate::at_offset(text, span.start))
+                .unwrap_or_default();
+            ConfigError::File {
+                file: origin.to_owned(),
+                line: location.line,
+                key: location.key,
+                message: e.message().trim_end().to_owned(),
+            }
+        })?;
+        validate::build(file, text, origin, base)
+    }
+
+    /// The upstream named `name`.
+    pub fn upstream(&self, name: &str) -> Option<&UpstreamConfig> {
+        self.upstreams.iter().find(|u| u.destination_name == name)
+    }
+
+    /// The `[[function]]` an upstream runs locally, when it names one.
+    pub fn local_function(&self, upstream: &UpstreamConfig) -> Option<&FunctionConfig> {
+        self.functions.iter().find(|f| f.name == upstream.function)
+    }
+
+    /// Apply overrides (already layered flag > env) over the file's values.
+    pub fn apply(&mut self, overrides: &Overrides) {
+        if let Some(listen) = overrides.admin_listen {
+            self.admin_listen = listen;
+        }
+        if let Some(format) = overrides.log_format {
+            self.log_format = format;
+        }
+        if let Some(region) = &overrides.aws_region {
+            self.aws.region = Some(region.clone());
+        }
+        if let Some(url) = &overrides.aws_endpoint_url {
+            self.aws.endpoint_url = Some(url.clone());
+        }
+        if let Some(profile) = &overrides.aws_profile {
+            self.aws.profile = Some(profile.clone());
+        }
+    }
+}
+
+impl LogFormat {
+    /// `text` or `json`.
+    pub fn parse(value: &str) -> Option<LogFormat> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,295 @@
+//! From the file as written to a checked [`Config`]: defaults, ARNs, and the rules between keys.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use lambda_mesh_adapter::PayloadFormat;
+
+use super::file::{FileConfig, InvocationModeFile, UpstreamFile};
+use super::locate::{self, Location};
+use super::overrides::{check_url, parse_addr, parse_format};
+use super::*;
+
+/// Names the place a semantic problem is in.
+struct Blame<'a> {
+    text: &'a str,
+    origin: &'a str,
+}
+
+impl Blame<'_> {
+    fn at(&self, location: Location, message: impl Into<String>) -> ConfigError {
+        ConfigError::File {
+            file: self.origin.to_owned(),
+            line: location.line,
+            key: location.key,
+            message: message.into(),
+        }
+    }
+
+    fn upstream(&self, index: usize, key: &str, message: impl Into<String>) -> ConfigError {
+        self.at(
+            locate::of_key(self.text, "upstream", Some(index), key),
+            message,
+        )
+    }
+
+    fn table(&self, table: &str, key: &str, message: impl Into<String>) -> ConfigError {
+        self.at(locate::of_key(self.text, table, None, key), message)
+    }
+
+    fn top(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        let line = self
+            .text
+            .lines()
+            .position(|l| l.split_once('=').is_some_and(|(k, _)| k.trim() == key));
+        self.at(
+            Location {
+                line: line.map(|n| n + 1),
+                key: Some(key.to_owned()),
+            },
+            message,
+        )
+    }
+}
+
+pub(super) fn build(
+    file: FileConfig,
+    text: &str,
+    origin: &str,
+    base: &Path,
+) -> Result<Config, ConfigError> {
+    let blame = Blame { text, origin };
+    let log_format = match &file.log_format {
+        Some(v) => parse_format(v).map_err(|m| blame.top("log_format", m))?,
+        None => LogFormat::default(),
+    };
+    let drain_timeout = match file.drain_timeout {
+        Some(secs) => {
+            seconds(secs, Duration::from_secs(3600)).map_err(|m| blame.top("drain_timeout", m))?
+        }
+        None => DEFAULT_DRAIN_TIMEOUT,
+    };
+    let admin_listen = match &file.admin.listen {
+        Some(v) => parse_addr(v).map_err(|m| blame.table("admin", "listen", m))?,
+        None => DEFAULT_ADMIN_LISTEN
+            .parse()
+            .map_err(|_| blame.table("admin", "listen", "bad default"))?,
+    };
+    let endpoint_url = file
+        .aws
+        .endpoint_url
+        .clone()
+        .map(|v| check_url(v).map_err(|m| blame.table("aws", "endpoint_url", m)))
+        .transpose()?;
+    let aws = AwsSettings {
+        region: non_empty(file.aws.region.clone()),
+        endpoint_url,
+        profile: non_empty(file.aws.profile.clone()),
+    };
+
+    let mut functions = file.functions;
+    let mut function_names = HashSet::new();
+    for (index, function) in functions.iter_mut().enumerate() {
+        function.resolve_paths(base);
+        function.validate().map_err(|e| {
+            blame.at(
+                locate::of_key(text, "function", Some(index), "name"),
+                e.to_string(),
+            )
+        })?;
+        if !function_names.insert(function.name.clone()) {
+            return Err(blame.at(
+                locate::of_key(text, "function", Some(index), "name"),
+                format!("function `{}` is defined twice", function.name),
+            ));
+        }
+    }
+
+    if file.upstreams.is_empty() {
+        return Err(blame.at(
+            Location {
+                line: None,
+                key: Some("upstream".into()),
+            },
+            "no [[upstream]] tables: nothing to serve",
+        ));
+    }
+    let mut upstreams = Vec::with_capacity(file.upstreams.len());
+    let mut names = HashSet::new();
+    let mut binds = HashSet::new();
+    for (index, raw) in file.upstreams.into_iter().enumerate() {
+        let upstream = upstream(raw, index, &blame)?;
+        if !names.insert(upstream.destination_name.clone()) {
+            return Err(blame.upstream(index, "destination_name", "used by two upstreams"));
+        }
+        if upstream.bind.port() != 0 && !binds.insert(upstream.bind) {
+            return Err(blame.upstream(index, "local_bind_port", "used by two upstreams"));
+        }
+        if upstream.bind == admin_listen && admin_listen.port() != 0 {
+            return Err(blame.upstream(index, "local_bind_port", "is the admin listener's port"));
+        }
+        upstreams.push(upstream);
+    }
+    Ok(Config {
+        path: None,
+        log_format,
+        drain_timeout,
+        admin_listen,
+        aws,
+        upstreams,
+        functions,
+    })
+}
+
+fn upstream(
+    raw: UpstreamFile,
+    index: usize,
+    blame: &Blame<'_>,
+) -> Result<UpstreamConfig, ConfigError> {
+    let err = |key: &str, message: &str| blame.upstream(index, key, message);
+    let name = raw.destination_name.trim().to_owned();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(err(
+            "destination_name",
+            "must be non-empty letters, digits, `-`, `_` or `.`",
+        ));
+    }
+    let address: IpAddr = match &raw.local_bind_address {
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| err("local_bind_address", "is not an IP address"))?,
+        None => DEFAULT_BIND_ADDRESS,
+    };
+    let (function, arn_region, arn_qualifier) =
+        parse_function(&raw.function).map_err(|m| err("function", &m))?;
+    let qualifier = match (non_empty(raw.qualifier), arn_qualifier) {
+        (Some(q), Some(a)) if q != a => {
+            return Err(err(
+                "qualifier",
+                "differs from the qualifier in the function ARN",
+            ))
+        }
+        (q, a) => q.or(a),
+    };
+    let invocation_mode = match raw.invocation_mode {
+        Some(InvocationModeFile::Asynchronous) => InvocationMode::Asynchronous,
+        Some(InvocationModeFile::Synchronous) | None => InvocationMode::Synchronous,
+    };
+    let payload_format = match (raw.payload_passthrough, raw.payload_format) {
+        (Some(true), Some(PayloadFormat::PassThrough)) | (Some(true), None) => {
+            PayloadFormat::PassThrough
+        }
+        (Some(true), Some(_)) => {
+            return Err(err(
+                "payload_format",
+                "contradicts payload_passthrough = true (which means \"passthrough\")",
+            ))
+        }
+        (Some(false), Some(PayloadFormat::PassThrough)) => {
+            return Err(err(
+                "payload_format",
+                "\"passthrough\" contradicts payload_passthrough = false",
+            ))
+        }
+        (_, Some(format)) => format,
+        (_, None) => PayloadFormat::V2,
+    };
+    let response_streaming = raw.response_streaming.unwrap_or(false);
+    if response_streaming && invocation_mode == InvocationMode::Asynchronous {
+        return Err(err(
+            "response_streaming",
+            "cannot be combined with invocation_mode = \"asynchronous\"",
+        ));
+    }
+    let timeout = match raw.timeout {
+        Some(secs) => seconds(secs, MAX_TIMEOUT).map_err(|m| err("timeout", &m))?,
+        None => DEFAULT_TIMEOUT,
+    };
+    let max_concurrency = match raw.max_concurrency {
+        Some(0) => return Err(err("max_concurrency", "must be at least 1")),
+        Some(n) => n as usize,
+        None => DEFAULT_MAX_CONCURRENCY,
+    };
+    let retries = raw.retries.unwrap_or(DEFAULT_RETRIES);
+    if retries > MAX_RETRIES {
+        return Err(err("retries", &format!("must be at most {MAX_RETRIES}")));
+    }
+    Ok(UpstreamConfig {
+        destination_name: name,
+        bind: SocketAddr::new(address, raw.local_bind_port),
+        function,
+        qualifier,
+        arn_region,
+        invocation_mode,
+        payload_format,
+        response_streaming,
+        timeout,
+        max_concurrency,
+        retries,
+    })
+}
+
+/// A function name, or an ARN `arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`
+/// split into (function, region, qualifier). Names keep any `:qualifier` suffix off.
+fn parse_function(value: &str) -> Result<(String, Option<String>, Option<String>), String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err("must name a function or an ARN".into());
+    }
+    if !value.starts_with("arn:") {
+        return match value.split_once(':') {
+            Some((name, qualifier)) if valid_name(name) && valid_name(qualifier) => {
+                Ok((name.to_owned(), None, Some(qualifier.to_owned())))
+            }
+            None if valid_name(value) => Ok((value.to_owned(), None, None)),
+            _ => Err(format!("`{value}` is not a function name or ARN")),
+        };
+    }
+    let parts: Vec<&str> = value.split(':').collect();
+    let bad = || {
+        format!(
+            "`{value}` is not a Lambda function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME)"
+        )
+    };
+    if !(7..=8).contains(&parts.len()) || parts[2] != "lambda" || parts[5] != "function" {
+        return Err(bad());
+    }
+    let region = parts[3];
+    if region.is_empty() || !valid_name(parts[6]) {
+        return Err(bad());
+    }
+    let qualifier = parts.get(7).map(|q| (*q).to_owned());
+    if qualifier.as_deref().is_some_and(|q| !valid_name(q)) {
+        return Err(bad());
+    }
+    Ok((parts[..7].join(":"), Some(region.to_owned()), qualifier))
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 140
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '$'))
+}
+
+fn seconds(secs: f64, max: Duration) -> Result<Duration, String> {
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err("must be a positive number of seconds".into());
+    }
+    let duration = Duration::from_secs_f64(secs);
+    if duration > max {
+        return Err(format!("must be at most {} seconds", max.as_secs()));
+    }
+    Ok(duration)
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}

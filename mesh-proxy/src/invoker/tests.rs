@@ -1,0 +1,104 @@
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use super::*;
+use crate::metrics::Metrics;
+
+fn policy(retries: u32) -> RetryPolicy {
+    RetryPolicy {
+        retries,
+        backoff: Backoff {
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(5),
+        },
+    }
+}
+
+fn throttled() -> InvokeFailure {
+    InvokeFailure::Throttled {
+        retry_after: Some(3),
+        message: "slow down".into(),
+    }
+}
+
+#[tokio::test]
+async fn retryable_failures_are_retried_up_to_the_limit() {
+    let metrics = Metrics::default();
+    let m = metrics.upstream("u");
+    let calls = AtomicU32::new(0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let result: Result<(), _> = retrying(policy(2), deadline, &m, || async {
+        calls.fetch_add(1, Ordering::SeqCst);
+        Err(throttled())
+    })
+    .await;
+    assert_eq!(result.unwrap_err(), throttled());
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    let text = metrics.render();
+    assert!(
+        text.contains("mesh_proxy_retries_total{upstream=\"u\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mesh_proxy_throttles_total{upstream=\"u\"} 3"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_success_after_a_service_error_is_returned() {
+    let m = Metrics::default().upstream("u");
+    let calls = AtomicU32::new(0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let result = retrying(policy(2), deadline, &m, || async {
+        if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            Err(InvokeFailure::Service {
+                message: "x".into(),
+            })
+        } else {
+            Ok(7)
+        }
+    })
+    .await;
+    assert_eq!(result.unwrap(), 7);
+}
+
+#[tokio::test]
+async fn other_failures_and_passed_deadlines_are_not_retried() {
+    let m = Metrics::default().upstream("u");
+    let calls = AtomicU32::new(0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let result: Result<(), _> = retrying(policy(5), deadline, &m, || async {
+        calls.fetch_add(1, Ordering::SeqCst);
+        Err(InvokeFailure::NotFound {
+            message: "x".into(),
+        })
+    })
+    .await;
+    assert!(matches!(result, Err(InvokeFailure::NotFound { .. })));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+    calls.store(0, Ordering::SeqCst);
+    let result: Result<(), _> = retrying(policy(5), Instant::now(), &m, || async {
+        calls.fetch_add(1, Ordering::SeqCst);
+        Err(throttled())
+    })
+    .await;
+    assert!(result.is_err());
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn error_codes_are_classified() {
+    assert!(aws::by_code("TooManyRequestsException", String::new(), None).retryable());
+    assert!(aws::by_code("ServiceException", String::new(), None).retryable());
+    assert!(matches!(
+        aws::by_code("ResourceNotFoundException", String::new(), None),
+        InvokeFailure::NotFound { .. }
+    ));
+    assert!(matches!(
+        aws::by_code("AccessDeniedException", String::new(), None),
+        InvokeFailure::AccessDenied { .. }
+    ));
+    assert!(!aws::by_code("InvalidRequestContentException", String::new(), None).retryable());
+}

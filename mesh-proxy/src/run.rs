@@ -1,0 +1,67 @@
+//! The process around a [`Proxy`]: print the addresses, reload on SIGHUP, drain on SIGTERM/SIGINT.
+
+use std::io::Write as _;
+
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::config::{Config, ConfigError};
+use crate::proxy::{Proxy, StartError};
+
+/// Run until SIGTERM or SIGINT; `reload` re-reads the config on SIGHUP (a bad one is logged and
+/// the old one keeps serving).
+pub async fn run<R>(config: Config, reload: R) -> Result<(), StartError>
+where
+    R: Fn() -> Result<Config, ConfigError>,
+{
+    let signal_error = |source| StartError::Bind {
+        what: "signal handler".into(),
+        addr: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+        source,
+    };
+    let mut terminate = signal(SignalKind::terminate()).map_err(signal_error)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_error)?;
+    let mut hangup = signal(SignalKind::hangup()).map_err(signal_error)?;
+    let mut proxy = Proxy::start(config).await?;
+    for (name, addr) in proxy.upstream_addrs() {
+        announce(&format!("upstream {name} listening on {addr}"));
+    }
+    announce(&format!("admin listening on {}", proxy.admin_addr()));
+    tracing::info!(upstreams = proxy.upstream_addrs().len(), "mesh-proxy ready");
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+            _ = hangup.recv() => {
+                let config = match reload() {
+                    Ok(config) => config,
+                    Err(e) => {
+                        tracing::error!(error = %e, "reload rejected: bad config, the old one keeps serving");
+                        continue;
+                    }
+                };
+                match proxy.reload(config).await {
+                    Ok(bound) => {
+                        for (name, addr) in bound {
+                            announce(&format!("upstream {name} listening on {addr}"));
+                        }
+                        tracing::info!("config reloaded");
+                    }
+                    Err(e) => tracing::error!(error = %e, "reload rejected, the old config keeps serving"),
+                }
+            }
+        }
+    }
+    tracing::info!(
+        grace_s = proxy.config().drain_timeout.as_secs_f64(),
+        "draining"
+    );
+    proxy.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn announce(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}

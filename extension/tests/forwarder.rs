@@ -1,0 +1,234 @@
+//! The forwarder against a raw TCP service that misbehaves on purpose: keep-alive reuse, the one
+//! retry on a fresh connection, no reuse after a timeout, malformed and broken responses.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::BodyExt;
+use lambda_mesh_extension::{ForwardError, Forwarder};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+
+/// What the raw service does with request number `n` (from 0) on connection number `c`.
+#[derive(Clone, Copy, Debug)]
+enum Act {
+    /// A valid keep-alive answer.
+    Answer,
+    /// Close without a byte.
+    Close,
+    /// Half a status line, then close.
+    Partial,
+    /// Garbage instead of HTTP.
+    Garbage,
+    /// Never answer.
+    Hang,
+}
+
+struct Raw {
+    addr: SocketAddr,
+    connections: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Raw {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn raw(script: fn(usize, usize) -> Act) -> Raw {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = connections.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let c = counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(connection(stream, c, script));
+        }
+    });
+    Raw {
+        addr,
+        connections,
+        task,
+    }
+}
+
+async fn connection(mut stream: TcpStream, c: usize, script: fn(usize, usize) -> Act) {
+    let mut buffer = Vec::new();
+    for n in 0..100 {
+        // Read one request head (the tests send no bodies).
+        while !buffer.windows(4).any(|w| w == b"\r\n\r\n") {
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => buffer.extend_from_slice(&chunk[..read]),
+            }
+        }
+        let end = buffer.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        buffer.drain(..end);
+        match script(c, n) {
+            Act::Answer => {
+                let body = format!("c{c}n{n}");
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                if stream.write_all(response.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+            Act::Close => return,
+            Act::Partial => {
+                let _ = stream.write_all(b"HTTP/1.1 2").await;
+                return;
+            }
+            Act::Garbage => {
+                let _ = stream.write_all(b"this is not http\r\n\r\n").await;
+                return;
+            }
+            Act::Hang => {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                return;
+            }
+        }
+    }
+}
+
+fn get() -> Request<Bytes> {
+    Request::builder()
+        .uri("/")
+        .header("host", "service")
+        .body(Bytes::new())
+        .unwrap()
+}
+
+fn soon() -> Instant {
+    Instant::now() + Duration::from_secs(5)
+}
+
+/// Sends a GET and reads the body; the connection goes back to the pool.
+async fn fetch(forwarder: &mut Forwarder, deadline: Instant) -> Result<String, ForwardError> {
+    let (response, lease) = forwarder.send(&get(), deadline).await?;
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    forwarder.release(lease);
+    Ok(String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn keep_alive_reuses_one_connection() {
+    let service = raw(|_, _| Act::Answer).await;
+    let mut forwarder = Forwarder::new(service.addr);
+    for n in 0..5 {
+        assert_eq!(
+            fetch(&mut forwarder, soon()).await.unwrap(),
+            format!("c0n{n}")
+        );
+    }
+    assert_eq!(service.connections.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_reused_connection_closed_before_any_byte_is_retried_once_on_a_fresh_one() {
+    // Connection 0 answers once, then closes as the second request arrives.
+    let service = raw(|c, n| {
+        if c == 0 && n == 1 {
+            Act::Close
+        } else {
+            Act::Answer
+        }
+    })
+    .await;
+    let mut forwarder = Forwarder::new(service.addr);
+    assert_eq!(fetch(&mut forwarder, soon()).await.unwrap(), "c0n0");
+    assert_eq!(fetch(&mut forwarder, soon()).await.unwrap(), "c1n0");
+    assert_eq!(service.connections.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_fresh_connection_that_closes_is_not_retried() {
+    let service = raw(|_, _| Act::Close).await;
+    let mut forwarder = Forwarder::new(service.addr);
+    let error = fetch(&mut forwarder, soon()).await.unwrap_err();
+    assert_eq!(
+        error.error_type(),
+        "LambdaMesh.ServiceUnavailable",
+        "{error}"
+    );
+    assert_eq!(service.connections.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_reused_connection_that_sent_part_of_a_response_is_not_retried() {
+    let service = raw(|c, n| {
+        if c == 0 && n == 1 {
+            Act::Partial
+        } else {
+            Act::Answer
+        }
+    })
+    .await;
+    let mut forwarder = Forwarder::new(service.addr);
+    fetch(&mut forwarder, soon()).await.unwrap();
+    let error = fetch(&mut forwarder, soon()).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ForwardError::Unavailable { .. } | ForwardError::BadResponse { .. }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(service.connections.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn malformed_http_is_a_bad_response() {
+    let service = raw(|_, _| Act::Garbage).await;
+    let mut forwarder = Forwarder::new(service.addr);
+    let error = fetch(&mut forwarder, soon()).await.unwrap_err();
+    assert_eq!(
+        error.error_type(),
+        "LambdaMesh.BadServiceResponse",
+        "{error}"
+    );
+    assert!(error.to_string().contains("malformed"), "{error}");
+}
+
+#[tokio::test]
+async fn a_timed_out_connection_is_never_reused() {
+    // Connection 0 hangs on its second request; every other answers.
+    let service = raw(|c, n| {
+        if c == 0 && n == 1 {
+            Act::Hang
+        } else {
+            Act::Answer
+        }
+    })
+    .await;
+    let mut forwarder = Forwarder::new(service.addr);
+    fetch(&mut forwarder, soon()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_millis(200);
+    let error = fetch(&mut forwarder, deadline).await.unwrap_err();
+    assert!(matches!(error, ForwardError::Timeout { .. }), "{error:?}");
+    assert_eq!(error.error_type(), "LambdaMesh.ServiceTimeout");
+    assert_eq!(fetch(&mut forwarder, soon()).await.unwrap(), "c1n0");
+}
+
+#[tokio::test]
+async fn an_absent_service_is_unavailable() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut forwarder = Forwarder::new(port);
+    let error = fetch(&mut forwarder, soon()).await.unwrap_err();
+    assert_eq!(error.error_type(), "LambdaMesh.ServiceUnavailable");
+    assert!(error.to_string().contains("cannot connect"), "{error}");
+}

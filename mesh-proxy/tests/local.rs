@@ -1,0 +1,437 @@
+//! mesh-proxy in-process with the local invoker: every payload format and mode, and each error
+//! mapping triggered for real against the embedded emulator running `tests/data/fn`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support {
+    pub mod harness;
+}
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::{BodyExt, Full};
+use support::harness::*;
+
+#[tokio::test]
+async fn v2_requests_round_trip_over_http1_and_h2c() {
+    let proxy = start(&format!(
+        "{}{}",
+        upstream_table("echo", "echo", ""),
+        function_table("echo", "")
+    ))
+    .await;
+    let addr = proxy.upstream_addr("echo").unwrap();
+    for client in [client(), h2_client()] {
+        let request = Request::post(format!("http://{addr}/echo/a%20b?x=1&x=2&y"))
+            .header("cookie", "c1=1")
+            .header("cookie", "c2=2")
+            .header("x-multi", "one")
+            .header("x-multi", "two")
+            .header("x-request-id", "rid-42")
+            .header("connection", "keep-alive")
+            .body(Full::new(Bytes::from_static(b"\x00\x01binary\xff")))
+            .unwrap();
+        let (response, body) = collect(send(&client, request).await).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-fn"], "yes");
+        assert_eq!(response.headers()["x-request-id"], "rid-42");
+        assert_eq!(response.headers()["x-lambda-executed-version"], "$LATEST");
+        assert_eq!(
+            response.headers()["content-length"],
+            body.len().to_string().as_str()
+        );
+        let cookies: Vec<_> = response.headers().get_all("set-cookie").iter().collect();
+        assert_eq!(cookies, ["a=1", "b=2"]);
+        let event = &json(&body)["event"];
+        assert_eq!(event["version"], "2.0");
+        assert_eq!(event["rawPath"], "/echo/a%20b");
+        assert_eq!(event["rawQueryString"], "x=1&x=2&y");
+        assert_eq!(event["cookies"], serde_json::json!(["c1=1", "c2=2"]));
+        assert_eq!(event["headers"]["x-multi"], "one,two");
+        assert_eq!(event["headers"]["x-request-id"], "rid-42");
+        assert_eq!(event["headers"]["x-forwarded-for"], "127.0.0.1");
+        assert_eq!(event["headers"]["x-forwarded-proto"], "http");
+        assert_eq!(event["headers"]["host"], addr.to_string());
+        assert!(event["headers"].get("connection").is_none());
+        assert_eq!(event["isBase64Encoded"], true);
+        assert_eq!(event["requestContext"]["http"]["method"], "POST");
+    }
+    let text = proxy.metrics().render();
+    assert!(
+        text.contains("mesh_proxy_requests_total{upstream=\"echo\",status=\"200\"} 2"),
+        "{text}"
+    );
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn envoy_passthrough_async_and_head() {
+    let proxy = start(&format!(
+        "{}{}{}{}{}",
+        upstream_table("envoy", "fn", "payload_format = \"envoy\""),
+        upstream_table("raw", "fn", "payload_passthrough = true"),
+        upstream_table("later", "fn", "invocation_mode = \"asynchronous\""),
+        upstream_table("plain", "fn", ""),
+        function_table("fn", "")
+    ))
+    .await;
+    let (response, body) = get(proxy.upstream_addr("envoy").unwrap(), "/echo?q=1").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(json(&body)["event"]["raw_path"], "/echo?q=1");
+
+    let raw = proxy.upstream_addr("raw").unwrap();
+    let request = Request::post(format!("http://{raw}/anything"))
+        .body(Full::new(Bytes::from_static(br#"{"order": 7}"#)))
+        .unwrap();
+    let (response, body) = collect(send(&client(), request).await).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(json(&body), serde_json::json!({"order": 7}));
+    let request = Request::post(format!("http://{raw}/anything"))
+        .body(Full::new(Bytes::from_static(b"not json")))
+        .unwrap();
+    let (response, body) = collect(send(&client(), request).await).await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(json(&body)["error"], "bad_request");
+
+    let (response, body) = get(proxy.upstream_addr("later").unwrap(), "/echo").await;
+    assert_eq!(response.status(), 202);
+    let request_id = json(&body)["requestId"].as_str().unwrap().to_owned();
+    assert!(!request_id.is_empty());
+    assert_eq!(response.headers()["x-amzn-requestid"], request_id.as_str());
+
+    let plain = proxy.upstream_addr("plain").unwrap();
+    let request = Request::head(format!("http://{plain}/echo"))
+        .body(Full::default())
+        .unwrap();
+    let (response, body) = collect(send(&client(), request).await).await;
+    assert_eq!(response.status(), 200);
+    assert!(body.is_empty());
+    assert_ne!(response.headers()["content-length"], "0");
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn function_errors_invalid_results_timeouts_and_missing_qualifiers() {
+    let proxy = start(&format!(
+        "{}{}{}",
+        upstream_table("fn", "fn", "timeout = 1"),
+        upstream_table("gone", "fn", "qualifier = \"nope\""),
+        function_table("fn", "")
+    ))
+    .await;
+    let addr = proxy.upstream_addr("fn").unwrap();
+    let (response, body) = get(addr, "/raise").await;
+    assert_eq!(response.status(), 502);
+    assert_eq!(response.headers()["x-lambda-function-error"], "Unhandled");
+    let body = json(&body);
+    assert_eq!(body["error"], "function_error");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("raised on purpose"),
+        "{body}"
+    );
+
+    let (response, body) = get(addr, "/invalid").await;
+    assert_eq!(response.status(), 502);
+    assert_eq!(json(&body)["error"], "invalid_function_result");
+
+    let started = Instant::now();
+    let (response, body) = get(addr, "/sleep?s=3").await;
+    assert_eq!(response.status(), 504);
+    assert_eq!(json(&body)["error"], "timeout");
+    assert!(started.elapsed() < Duration::from_millis(2500));
+
+    let (response, body) = get(proxy.upstream_addr("gone").unwrap(), "/echo").await;
+    assert_eq!(response.status(), 502);
+    let body = json(&body);
+    assert_eq!(body["error"], "function_not_found");
+    assert!(body["message"].as_str().unwrap().contains("`fn`"), "{body}");
+    let text = proxy.metrics().render();
+    assert!(
+        text.contains("mesh_proxy_function_errors_total{upstream=\"fn\"} 1"),
+        "{text}"
+    );
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn throttling_after_retries_is_429_and_overload_is_503() {
+    let proxy = start(&format!(
+        "{}{}{}",
+        upstream_table("one", "fn", "retries = 1"),
+        upstream_table("narrow", "wide", "max_concurrency = 1"),
+        format!(
+            "{}{}",
+            function_table("fn", "reserved_concurrency = 1"),
+            function_table("wide", "")
+        )
+    ))
+    .await;
+    let one = proxy.upstream_addr("one").unwrap();
+    let (a, b) = tokio::join!(get(one, "/sleep?s=1.5"), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        get(one, "/echo").await
+    });
+    assert_eq!(a.0.status(), 200);
+    assert_eq!(b.0.status(), 429);
+    assert!(
+        b.0.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    assert_eq!(json(&b.1)["error"], "throttled");
+    let text = proxy.metrics().render();
+    assert!(
+        text.contains("mesh_proxy_retries_total{upstream=\"one\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mesh_proxy_throttles_total{upstream=\"one\"} 2"),
+        "{text}"
+    );
+
+    let narrow = proxy.upstream_addr("narrow").unwrap();
+    let (a, b) = tokio::join!(get(narrow, "/sleep?s=1"), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        get(narrow, "/echo").await
+    });
+    assert_eq!(a.0.status(), 200);
+    assert_eq!(b.0.status(), 503);
+    assert_eq!(b.0.headers()["retry-after"], "1");
+    assert_eq!(json(&b.1)["error"], "overloaded");
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn size_and_header_limits_are_enforced_before_any_invoke() {
+    let proxy = start(&format!(
+        "{}{}{}",
+        upstream_table("sync", "fn", ""),
+        upstream_table("async", "fn", "invocation_mode = \"asynchronous\""),
+        function_table("fn", "")
+    ))
+    .await;
+    let sync = proxy.upstream_addr("sync").unwrap();
+    let over = lambda_mesh_adapter::MAX_SYNC_REQUEST_BYTES + 1;
+    let request = Request::post(format!("http://{sync}/echo"))
+        .body(Full::new(Bytes::from(vec![b'a'; over])))
+        .unwrap();
+    let (response, body) = collect(send(&client(), request).await).await;
+    assert_eq!(response.status(), 413);
+    assert_eq!(json(&body)["error"], "payload_too_large");
+
+    // Under the limit as a body, over it once encoded (base64 grows binary by a third).
+    let request = Request::post(format!("http://{sync}/echo"))
+        .body(Full::new(Bytes::from(vec![0xffu8; 5 * 1024 * 1024])))
+        .unwrap();
+    assert_eq!(send(&client(), request).await.status(), 413);
+
+    let asynchronous = proxy.upstream_addr("async").unwrap();
+    let request = Request::post(format!("http://{asynchronous}/echo"))
+        .body(Full::new(Bytes::from(vec![
+            b'a';
+            lambda_mesh_adapter::MAX_ASYNC_REQUEST_BYTES
+                + 1
+        ])))
+        .unwrap();
+    assert_eq!(send(&client(), request).await.status(), 413);
+
+    // Expect: 100-continue with a large Content-Length: 413 without a 100 and without the body.
+    let head = format!(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {over}\r\nExpect: 100-continue\r\n\r\n"
+    );
+    let answer = raw(sync, head.as_bytes(), Duration::from_secs(2)).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(!answer.contains("100 Continue"), "{answer}");
+
+    // Chunked: reading stops past the limit.
+    let mut chunked =
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let chunk = vec![b'a'; 1024 * 1024];
+    for _ in 0..7 {
+        chunked.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        chunked.extend_from_slice(&chunk);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    let answer = raw(sync, &chunked, Duration::from_secs(5)).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 413"),
+        "{}",
+        &answer[..answer.len().min(200)]
+    );
+
+    let mut many = String::from("GET /echo HTTP/1.1\r\nHost: x\r\n");
+    for i in 0..101 {
+        many.push_str(&format!("x-h{i}: v\r\n"));
+    }
+    many.push_str("\r\n");
+    let answer = raw(sync, many.as_bytes(), Duration::from_secs(2)).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    let big = format!(
+        "GET /echo HTTP/1.1\r\nHost: x\r\nx-big: {}\r\n\r\n",
+        "b".repeat(70 * 1024)
+    );
+    let answer = raw(sync, big.as_bytes(), Duration::from_secs(2)).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+
+    let upgrade =
+        "GET /echo HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n";
+    let answer = raw(sync, upgrade.as_bytes(), Duration::from_secs(2)).await;
+    assert!(answer.starts_with("HTTP/1.1 501"), "{answer}");
+    let connect = "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n";
+    let answer = raw(sync, connect.as_bytes(), Duration::from_secs(2)).await;
+    assert!(answer.starts_with("HTTP/1.1 501"), "{answer}");
+
+    let text = proxy.metrics().render();
+    assert!(
+        !text.contains("mesh_proxy_invoke_duration_seconds_count{upstream=\"sync\"} 1"),
+        "no invoke was made: {text}"
+    );
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn streamed_responses_arrive_chunk_by_chunk_and_abort_on_failure() {
+    let proxy = start(&format!(
+        "{}{}",
+        upstream_table("live", "fn", "response_streaming = true"),
+        function_table("fn", "")
+    ))
+    .await;
+    let addr = proxy.upstream_addr("live").unwrap();
+    for client in [client(), h2_client()] {
+        let request = Request::get(format!("http://{addr}/stream"))
+            .body(Full::default())
+            .unwrap();
+        let response = send(&client, request).await;
+        assert_eq!(response.status(), 201);
+        assert_eq!(response.headers()["x-streamed"], "yes");
+        assert_eq!(response.headers()["set-cookie"], "s=1");
+        assert!(response.headers().get("content-length").is_none());
+        let mut body = response.into_body();
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        let first_at = Instant::now();
+        assert_eq!(first, "first\n");
+        let mut rest = Vec::new();
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.unwrap().into_data() {
+                rest.extend_from_slice(&data);
+            }
+        }
+        assert_eq!(rest, b"second\nthird\n");
+        // The function paused 2 × 300 ms after the first chunk: it came before the function ended.
+        assert!(
+            first_at.elapsed() >= Duration::from_millis(450),
+            "{:?}",
+            first_at.elapsed()
+        );
+    }
+
+    for client in [client(), h2_client()] {
+        let request = Request::get(format!("http://{addr}/stream-fail"))
+            .body(Full::default())
+            .unwrap();
+        let response = send(&client, request).await;
+        assert_eq!(response.status(), 201);
+        let result = tokio::time::timeout(Duration::from_secs(10), response.into_body().collect())
+            .await
+            .unwrap();
+        assert!(result.is_err(), "an aborted stream must not look complete");
+    }
+    let text = proxy.metrics().render();
+    assert!(
+        text.contains("mesh_proxy_stream_aborts_total{upstream=\"live\"} 2"),
+        "{text}"
+    );
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn admin_reports_health_readiness_and_metrics() {
+    let proxy = start(&format!(
+        "{}{}",
+        upstream_table("fn", "fn", ""),
+        function_table("fn", "")
+    ))
+    .await;
+    let admin = proxy.admin_addr();
+    let (response, _) = get(admin, "/healthz").await;
+    assert_eq!(response.status(), 200);
+    let (response, _) = get(admin, "/ready").await;
+    assert_eq!(response.status(), 200);
+    get(proxy.upstream_addr("fn").unwrap(), "/echo").await;
+    let (response, body) = get(admin, "/metrics").await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    assert!(
+        text.contains("mesh_proxy_requests_total{upstream=\"fn\",status=\"200\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mesh_proxy_invoke_duration_seconds_count{upstream=\"fn\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mesh_proxy_in_flight{upstream=\"fn\"} 0"),
+        "{text}"
+    );
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn reloads_swap_upstreams_and_reject_what_cannot_bind() {
+    let mut proxy = start(&format!(
+        "{}{}",
+        upstream_table("a", "fn", ""),
+        function_table("fn", "")
+    ))
+    .await;
+    let a = proxy.upstream_addr("a").unwrap();
+    assert_eq!(get(a, "/echo").await.0.status(), 200);
+
+    // `a` switches to Envoy format in place (same port); `b` is added.
+    let next = config(&format!(
+        "{}{}{}",
+        upstream_table("a", "fn", "payload_format = \"envoy\""),
+        upstream_table("b", "fn", ""),
+        function_table("fn", "")
+    ));
+    let bound = proxy.reload(next).await.unwrap();
+    assert_eq!(bound.len(), 1);
+    assert_eq!(proxy.upstream_addr("a").unwrap(), a);
+    let (_, body) = get(a, "/echo").await;
+    assert_eq!(json(&body)["event"]["raw_path"], "/echo");
+    assert_eq!(
+        get(proxy.upstream_addr("b").unwrap(), "/echo")
+            .await
+            .0
+            .status(),
+        200
+    );
+
+    // A port already taken: the reload fails and the old config keeps serving.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let bad = config(&format!(
+        "{}{}",
+        upstream_table("a", "fn", "")
+            .replace("local_bind_port = 0", &format!("local_bind_port = {port}")),
+        function_table("fn", "")
+    ));
+    assert!(proxy.reload(bad).await.is_err());
+    let (_, body) = get(a, "/echo").await;
+    assert_eq!(json(&body)["event"]["raw_path"], "/echo");
+    assert!(proxy.upstream_addr("b").is_some());
+    proxy.shutdown().await;
+}

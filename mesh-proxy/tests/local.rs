@@ -161,14 +161,11 @@ async fn function_errors_invalid_results_timeouts_and_missing_qualifiers() {
 #[tokio::test]
 async fn throttling_after_retries_is_429_and_overload_is_503() {
     let proxy = start(&format!(
-        "{}{}{}",
+        "{}{}{}{}",
         upstream_table("one", "fn", "retries = 1"),
         upstream_table("narrow", "wide", "max_concurrency = 1"),
-        format!(
-            "{}{}",
-            function_table("fn", "reserved_concurrency = 1"),
-            function_table("wide", "")
-        )
+        function_table("fn", "reserved_concurrency = 1"),
+        function_table("wide", "")
     ))
     .await;
     let one = proxy.upstream_addr("one").unwrap();

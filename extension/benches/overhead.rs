@@ -1,0 +1,338 @@
+//! lambda-mesh-extension beside aws-lambda-web-adapter on the same emulator, in the same run:
+//! per-invoke overhead over calling the service directly (p50/p99, 1 KiB and 1 MiB bodies), time
+//! from process start to ready, RSS while serving, stripped binary size.
+//!
+//! Run: `cargo bench -p lambda-mesh-extension --bench overhead` (or `make bench`). LWA is taken
+//! from `.tools/bin/lambda-adapter` (`make deps-lwa`) or `$LWA_BIN`; without it only our rows print.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use lambda_mesh_emulator::{Emulator, EmulatorConfig, FunctionConfig, InvokeRequest};
+use tokio::net::TcpListener;
+
+const SMALL: usize = 1024;
+const LARGE: usize = 1024 * 1024;
+const SMALL_ROUNDS: usize = 1000;
+const LARGE_ROUNDS: usize = 60;
+const READY_ROUNDS: usize = 5;
+
+struct Candidate {
+    label: &'static str,
+    /// File name under `extensions/`.
+    name: &'static str,
+    binary: PathBuf,
+    /// How this extension is told the service's port.
+    port_var: &'static str,
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Echoes the request body.
+async fn start_service() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let service = service_fn(|request: Request<Incoming>| async move {
+                    let body = request.into_body().collect().await.unwrap().to_bytes();
+                    Ok::<_, Infallible>(
+                        Response::builder()
+                            .header("content-type", "application/octet-stream")
+                            .body(Full::new(body))
+                            .unwrap(),
+                    )
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+fn layer(candidate: &Candidate) -> (tempfile::TempDir, tempfile::TempDir) {
+    let layer = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(layer.path().join("extensions")).unwrap();
+    std::fs::copy(
+        &candidate.binary,
+        layer.path().join("extensions").join(candidate.name),
+    )
+    .unwrap();
+    std::fs::copy(
+        root().join("extension/layer/bootstrap"),
+        layer.path().join("bootstrap"),
+    )
+    .unwrap();
+    let code = tempfile::tempdir().unwrap();
+    let script = code.path().join("wait.sh");
+    std::fs::write(&script, "#!/bin/sh\nexec sleep 600\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (layer, code)
+}
+
+fn function(candidate: &Candidate, layer: &Path, code: &Path, port: u16) -> FunctionConfig {
+    let mut function = FunctionConfig::new(candidate.label, code);
+    function.handler = "wait.sh".into();
+    function.layers = vec![layer.to_path_buf()];
+    function.concurrency = 1;
+    function.timeout = 30;
+    function.memory_mb = 512;
+    function
+        .environment
+        .insert(candidate.port_var.into(), port.to_string());
+    function
+}
+
+fn event(body: &[u8]) -> Bytes {
+    serde_json::json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": "/echo", "rawQueryString": "",
+        "headers": {"content-type": "application/octet-stream"},
+        "requestContext": {"http": {"method": "POST", "path": "/echo", "protocol": "HTTP/1.1",
+            "sourceIp": "127.0.0.1", "userAgent": "bench"}, "requestId": "r", "stage": "$default",
+            "accountId": "1", "apiId": "a", "domainName": "d", "routeKey": "$default",
+            "time": "t", "timeEpoch": 0},
+        "body": base64::engine::general_purpose::STANDARD.encode(body),
+        "isBase64Encoded": true
+    })
+    .to_string()
+    .into()
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    let index = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[index]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64() * 1000.0)
+}
+
+async fn direct(addr: SocketAddr, size: usize, rounds: usize) -> Vec<Duration> {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let body = Bytes::from(vec![b'x'; size]);
+    let mut samples = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let request = Request::post("/echo")
+            .header("host", "service")
+            .body(Full::new(body.clone()))
+            .unwrap();
+        let started = Instant::now();
+        let response = sender.send_request(request).await.unwrap();
+        let answer = response.into_body().collect().await.unwrap().to_bytes();
+        samples.push(started.elapsed());
+        assert_eq!(answer.len(), size);
+    }
+    samples
+}
+
+async fn invoked(emulator: &Emulator, name: &str, size: usize, rounds: usize) -> Vec<Duration> {
+    let payload = event(&vec![b'x'; size]);
+    let mut samples = Vec::with_capacity(rounds);
+    let mut attempts = 0;
+    while samples.len() < rounds && attempts < rounds * 20 {
+        attempts += 1;
+        let request = InvokeRequest {
+            function: name.into(),
+            payload: payload.clone(),
+            ..InvokeRequest::default()
+        };
+        let started = Instant::now();
+        match emulator.invoke(request).await {
+            Ok(response) => {
+                let elapsed = started.elapsed();
+                assert!(
+                    response.function_error.is_none(),
+                    "{}",
+                    String::from_utf8_lossy(&response.payload)
+                );
+                samples.push(elapsed);
+            }
+            // Concurrency 1: the environment is free again only once the runtime asks for more.
+            Err(_) => tokio::time::sleep(Duration::from_micros(200)).await,
+        }
+    }
+    samples
+}
+
+/// VmRSS and VmHWM (KiB) of the process whose command line contains `marker`.
+fn rss_of(marker: &str) -> Option<(u64, u64)> {
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if !String::from_utf8_lossy(&cmdline).contains(marker) {
+            continue;
+        }
+        let status = std::fs::read_to_string(entry.path().join("status")).ok()?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        };
+        return Some((field("VmRSS:")?, field("VmHWM:")?));
+    }
+    None
+}
+
+fn stripped_size(binary: &Path) -> Option<u64> {
+    let copy = tempfile::NamedTempFile::new().ok()?;
+    std::fs::copy(binary, copy.path()).ok()?;
+    let status = std::process::Command::new("strip")
+        .arg(copy.path())
+        .status()
+        .ok()?;
+    status
+        .success()
+        .then(|| std::fs::metadata(copy.path()).ok().map(|m| m.len()))?
+}
+
+struct Row {
+    label: &'static str,
+    small: (Duration, Duration),
+    large: (Duration, Duration),
+    ready: Duration,
+    rss: Option<(u64, u64)>,
+    size: Option<u64>,
+}
+
+async fn measure(
+    candidate: &Candidate,
+    service: SocketAddr,
+    direct_small: (Duration, Duration),
+    direct_large: (Duration, Duration),
+) -> Row {
+    // Time to ready: the emulator's init time (process start → registered, ready, first next).
+    let mut ready = Vec::new();
+    for _ in 0..READY_ROUNDS {
+        let (layer_dir, code) = layer(candidate);
+        let init = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let hook = init.clone();
+        let emulator = Emulator::start_with_hook(
+            EmulatorConfig {
+                functions: vec![function(
+                    candidate,
+                    layer_dir.path(),
+                    code.path(),
+                    service.port(),
+                )],
+            },
+            move |_, result| *hook.lock().unwrap() = Some(result),
+        )
+        .await
+        .unwrap();
+        ready.push(
+            init.lock()
+                .unwrap()
+                .clone()
+                .unwrap()
+                .expect("init succeeds"),
+        );
+        emulator.shutdown().await;
+    }
+    let (layer_dir, code) = layer(candidate);
+    let emulator = Emulator::start(EmulatorConfig {
+        functions: vec![function(
+            candidate,
+            layer_dir.path(),
+            code.path(),
+            service.port(),
+        )],
+    })
+    .await
+    .unwrap();
+    invoked(&emulator, candidate.label, SMALL, 50).await; // warm-up
+    let mut small = invoked(&emulator, candidate.label, SMALL, SMALL_ROUNDS).await;
+    let mut large = invoked(&emulator, candidate.label, LARGE, LARGE_ROUNDS).await;
+    let marker = layer_dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let rss = rss_of(&marker);
+    emulator.shutdown().await;
+    let over = |mut samples: Vec<Duration>, direct: (Duration, Duration)| {
+        let p50 = percentile(&mut samples, 0.5).saturating_sub(direct.0);
+        let p99 = percentile(&mut samples, 0.99).saturating_sub(direct.1);
+        (p50, p99)
+    };
+    Row {
+        label: candidate.label,
+        small: over(std::mem::take(&mut small), direct_small),
+        large: over(std::mem::take(&mut large), direct_large),
+        ready: percentile(&mut ready, 0.5),
+        rss,
+        size: stripped_size(&candidate.binary),
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a `cargo test --benches` run passes nothing and only checks
+    // that this file builds.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let service = start_service().await;
+        let mut small = direct(service, SMALL, 50).await;
+        small = { let mut s = direct(service, SMALL, SMALL_ROUNDS).await; s.append(&mut small); s };
+        let mut large = direct(service, LARGE, LARGE_ROUNDS).await;
+        let direct_small = (percentile(&mut small, 0.5), percentile(&mut small, 0.99));
+        let direct_large = (percentile(&mut large, 0.5), percentile(&mut large, 0.99));
+        let mut candidates = vec![Candidate {
+            label: "lambda-mesh",
+            name: "lambda-mesh",
+            binary: PathBuf::from(env!("CARGO_BIN_EXE_lambda-mesh-extension")),
+            port_var: "LAMBDA_MESH_PORT",
+        }];
+        let lwa = std::env::var_os("LWA_BIN").map(PathBuf::from).unwrap_or_else(|| root().join(".tools/bin/lambda-adapter"));
+        if lwa.exists() {
+            candidates.push(Candidate { label: "aws-lambda-web-adapter", name: "lambda-adapter", binary: lwa, port_var: "AWS_LWA_PORT" });
+        } else {
+            eprintln!("{} not found: LWA rows skipped (make deps-lwa)", lwa.display());
+        }
+        println!("direct to the service: 1 KiB p50 {} ms p99 {} ms; 1 MiB p50 {} ms p99 {} ms",
+            ms(direct_small.0), ms(direct_small.1), ms(direct_large.0), ms(direct_large.1));
+        println!();
+        println!("| extension | overhead 1 KiB p50 / p99 (ms) | overhead 1 MiB p50 / p99 (ms) | time to ready p50 (ms) | RSS serving / peak (MiB) | stripped binary (MB) |");
+        println!("|---|---|---|---|---|---|");
+        for candidate in &candidates {
+            let row = measure(candidate, service, direct_small, direct_large).await;
+            let rss = row.rss.map_or("n/a".into(), |(now, peak)| format!("{:.1} / {:.1}", now as f64 / 1024.0, peak as f64 / 1024.0));
+            let size = row.size.map_or("n/a".into(), |s| format!("{:.2}", s as f64 / 1_000_000.0));
+            println!("| {} | {} / {} | {} / {} | {} | {} | {} |", row.label, ms(row.small.0), ms(row.small.1), ms(row.large.0), ms(row.large.1), ms(row.ready), rss, size);
+        }
+    });
+}

@@ -256,7 +256,13 @@ impl Proxy {
                 None => Arc::new(build(config, upstream, invokers, &self.admin.metrics)?),
             };
             states.push(state);
-            if old.is_none_or(|running| running.configured != upstream.bind) {
+            // Same listener when the address is as configured before or as actually bound
+            // (a port 0 that a new config now names explicitly).
+            let same_listener = old.is_some_and(|running| {
+                running.configured == upstream.bind
+                    || running.listener.local_addr() == upstream.bind
+            });
+            if !same_listener {
                 let socket = bind(&format!("upstream {name}"), upstream.bind).await?;
                 sockets.insert(name.clone(), socket);
             }

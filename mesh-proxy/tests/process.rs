@@ -1,0 +1,299 @@
+//! The mesh-proxy binary: `--check`, the aws invoker against the emulator's Invoke API (SigV4
+//! present, client headers unsigned, secrets never logged), SIGHUP reload and SIGTERM drain.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support {
+    pub mod harness;
+    pub mod process;
+    pub mod recorder;
+}
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::{BodyExt, Full};
+use lambda_mesh_emulator::{Emulator, EmulatorConfig, FunctionConfig};
+use support::harness::{
+    client, collect, function_dir, function_table, get, json, send, upstream_table,
+};
+use support::process::{check, MeshProxy, AWS_ENV};
+
+fn write(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
+    let path = dir.path().join("mesh.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn admin() -> &'static str {
+    "drain_timeout = 10\n[admin]\nlisten = \"127.0.0.1:0\"\n"
+}
+
+#[test]
+fn check_accepts_good_files_and_rejects_bad_ones_with_64() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = format!(
+        "{}{}{}",
+        admin(),
+        upstream_table("fn", "fn", ""),
+        function_table("fn", "")
+    );
+    let path = write(&dir, &good);
+    let (code, text) = check(&path, &[]);
+    assert_eq!(code, 0, "{text}");
+
+    let bad = good.replace("function = \"fn\"", "function = \"fn\"\ntimeout_ms = 5");
+    let path = write(&dir, &bad);
+    let (code, text) = check(&path, &[]);
+    assert_eq!(code, 64, "{text}");
+    assert!(
+        text.contains("mesh.toml:8: key `upstream[0].timeout_ms`"),
+        "{text}"
+    );
+    assert!(text.contains("unknown field"), "{text}");
+
+    let path = write(&dir, &good);
+    let (code, text) = check(&path, &[("MESH_PROXY_LOG_FORMAT", "yaml")]);
+    assert_eq!(code, 64, "{text}");
+    assert!(text.contains("MESH_PROXY_LOG_FORMAT"), "{text}");
+
+    let (code, text) = check(&dir.path().join("missing.toml"), &[]);
+    assert_eq!(code, 64, "{text}");
+}
+
+fn python_function(name: &str, extra: impl FnOnce(&mut FunctionConfig)) -> FunctionConfig {
+    let mut function = FunctionConfig::new(name, function_dir());
+    function.timeout = 10;
+    function.concurrency = 4;
+    extra(&mut function);
+    function
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_invoker_signs_calls_and_maps_lambda_errors() {
+    let emulator = Emulator::start(EmulatorConfig {
+        functions: vec![
+            python_function("fn", |_| {}),
+            python_function("narrow", |f| f.reserved_concurrency = Some(1)),
+        ],
+    })
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let lambda = listener.local_addr().unwrap();
+    let serving = emulator.clone();
+    tokio::spawn(async move { serving.serve_invoke_api(listener).await });
+    let (recorder, recorded) = support::recorder::start(lambda).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}[aws]\nregion = \"us-east-1\"\nendpoint_url = \"http://{recorder}\"\n{}{}{}{}{}{}",
+        admin(),
+        upstream_table("sync", "fn", ""),
+        upstream_table(
+            "arn",
+            "arn:aws:lambda:eu-west-1:123456789012:function:fn",
+            ""
+        ),
+        upstream_table("later", "fn", "invocation_mode = \"asynchronous\""),
+        upstream_table("live", "fn", "response_streaming = true"),
+        upstream_table("missing", "nothing-here", ""),
+        upstream_table("narrow", "narrow", "retries = 1"),
+    );
+    let path = write(&dir, &text);
+    let proxy = MeshProxy::start(&path, &AWS_ENV);
+
+    let request = Request::get(format!("http://{}/echo?a=1", proxy.upstream("sync")))
+        .header("authorization", "Bearer caller-token-do-not-log")
+        .header("x-client-secret", "client-header")
+        .body(Full::default())
+        .unwrap();
+    let (response, body) = collect(send(&client(), request).await).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-lambda-executed-version"], "$LATEST");
+    let event = &json(&body)["event"];
+    assert_eq!(event["headers"]["x-client-secret"], "client-header");
+    assert_eq!(
+        event["headers"]["authorization"],
+        "Bearer caller-token-do-not-log"
+    );
+
+    let (response, _) = get(proxy.upstream("arn"), "/echo").await;
+    assert_eq!(response.status(), 200);
+
+    let (response, body) = get(proxy.upstream("later"), "/echo").await;
+    assert_eq!(response.status(), 202);
+    assert!(!json(&body)["requestId"].as_str().unwrap().is_empty());
+
+    let request = Request::get(format!("http://{}/stream", proxy.upstream("live")))
+        .body(Full::default())
+        .unwrap();
+    let response = send(&client(), request).await;
+    assert_eq!(response.status(), 201);
+    let mut body = response.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    let first_at = Instant::now();
+    assert_eq!(first, "first\n");
+    let rest = body.collect().await.unwrap().to_bytes();
+    assert_eq!(rest, "second\nthird\n");
+    assert!(first_at.elapsed() >= Duration::from_millis(450));
+
+    let request = Request::get(format!("http://{}/stream-fail", proxy.upstream("live")))
+        .body(Full::default())
+        .unwrap();
+    let response = send(&client(), request).await;
+    assert!(response.into_body().collect().await.is_err());
+
+    let (response, body) = get(proxy.upstream("missing"), "/echo").await;
+    assert_eq!(response.status(), 502);
+    let body = json(&body);
+    assert_eq!(body["error"], "function_not_found");
+    assert!(
+        body["message"].as_str().unwrap().contains("nothing-here"),
+        "{body}"
+    );
+
+    let narrow = proxy.upstream("narrow");
+    let (a, b) = tokio::join!(get(narrow, "/sleep?s=1.5"), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        get(narrow, "/echo").await
+    });
+    assert_eq!(a.0.status(), 200);
+    assert_eq!(b.0.status(), 429);
+    assert!(b.0.headers().contains_key("retry-after"));
+
+    let (_, metrics) = get(proxy.admin, "/metrics").await;
+    let metrics = String::from_utf8(metrics.to_vec()).unwrap();
+    assert!(
+        metrics.contains("mesh_proxy_retries_total{upstream=\"narrow\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("mesh_proxy_stream_aborts_total{upstream=\"live\"} 1"),
+        "{metrics}"
+    );
+
+    // What reached "Lambda": signed with the test credentials; the caller's headers unsigned
+    // and not sent as HTTP headers at all (they live only inside the event).
+    let recorded = recorded.lock().unwrap().clone();
+    assert!(recorded.len() >= 8, "{}", recorded.len());
+    for (method, path, headers) in &recorded {
+        assert_eq!(method, "POST");
+        let authorization = headers["authorization"].to_str().unwrap();
+        assert!(
+            authorization.starts_with("AWS4-HMAC-SHA256 Credential=AKIDMESHTEST/"),
+            "{authorization}"
+        );
+        assert!(
+            authorization.contains("/lambda/aws4_request"),
+            "{authorization}"
+        );
+        let signed = authorization
+            .split("SignedHeaders=")
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap();
+        assert!(!signed.contains("x-client-secret"), "{signed}");
+        assert!(!headers.contains_key("x-client-secret"), "{path}");
+        assert_eq!(headers["x-amz-security-token"], "session-token-do-not-log");
+    }
+    assert!(recorded.iter().any(|(_, _, h)| h["authorization"]
+        .to_str()
+        .unwrap()
+        .contains("/eu-west-1/lambda/")));
+    assert!(recorded
+        .iter()
+        .any(|(_, p, _)| p.contains("response-streaming-invocations")));
+    assert!(recorded.iter().any(|(_, p, _)| p == "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aeu-west-1%3A123456789012%3Afunction%3Afn/invocations"
+        || p.contains("eu-west-1")));
+
+    let logs = proxy.stderr();
+    assert!(logs.contains("mesh_proxy::access"), "{logs}");
+    for secret in [
+        "very-secret-key-do-not-log",
+        "session-token-do-not-log",
+        "caller-token-do-not-log",
+        "AWS4-HMAC-SHA256",
+    ] {
+        assert!(!logs.contains(secret), "{secret} leaked into the logs");
+    }
+    drop(proxy);
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_and_sigterm_drains_in_flight_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = format!(
+        "{}{}{}",
+        admin(),
+        upstream_table("fn", "fn", ""),
+        function_table("fn", "")
+    );
+    let path = write(&dir, &first);
+    let mut proxy = MeshProxy::start(&path, &[]);
+    let addr = proxy.upstream("fn");
+    let (_, body) = get(addr, "/echo").await;
+    assert_eq!(json(&body)["event"]["version"], "2.0");
+
+    // A changed upstream takes effect on the same port.
+    let port = addr.port();
+    let second = format!(
+        "{}{}{}",
+        admin(),
+        upstream_table("fn", "fn", "payload_format = \"envoy\"")
+            .replace("local_bind_port = 0", &format!("local_bind_port = {port}")),
+        function_table("fn", "")
+    );
+    write(&dir, &second);
+    proxy.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = get(addr, "/echo").await;
+        if json(&body)["event"].get("raw_path").is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "reload not applied within 20 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A bad config is rejected; the old one keeps serving.
+    write(&dir, &second.replace("payload_format", "payload_fromat"));
+    proxy.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !proxy.stderr().contains("reload rejected") {
+        assert!(
+            Instant::now() < deadline,
+            "no rejection logged: {}",
+            proxy.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(proxy.stderr().contains("payload_fromat"));
+    let (response, body) = get(addr, "/echo").await;
+    assert_eq!(response.status(), 200);
+    assert!(json(&body)["event"].get("raw_path").is_some());
+
+    // SIGTERM while a request is in flight: it completes, then the process exits 0.
+    let slow = tokio::spawn(async move {
+        let request = Request::get(format!("http://{addr}/sleep?s=1.5"))
+            .body(Full::<Bytes>::default())
+            .unwrap();
+        collect(send(&client(), request).await).await
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    proxy.signal("TERM");
+    let (response, _) = slow.await.unwrap();
+    assert_eq!(response.status(), 200);
+    let status = proxy
+        .wait(Duration::from_secs(15))
+        .expect("exits after draining");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no longer accepting"
+    );
+}

@@ -369,3 +369,40 @@ async fn init_errors_become_function_errors() {
     emulator.shutdown().await;
     emulator2.shutdown().await;
 }
+
+#[tokio::test]
+async fn two_functions_on_the_same_configured_port_run_side_by_side() {
+    let fixed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = fixed.local_addr().unwrap().port().to_string();
+    drop(fixed);
+    let make = |name: &str, port_env: bool| {
+        let mut config = function(name);
+        config.environment.insert("PORT".into(), port.clone());
+        config.environment.insert("BIND_PORT".into(), "1".into());
+        config.concurrency = 2;
+        if port_env {
+            config.port_env = vec!["PORT".into()];
+        }
+        config
+    };
+    let emulator = start(vec![make("a", true), make("b", true)]).await;
+    let (a, b) = tokio::join!(
+        emulator.invoke(request("a", json!({"sleep": 0.3}))),
+        emulator.invoke(request("b", json!({"sleep": 0.3})))
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.function_error, None);
+    assert_eq!(b.function_error, None);
+    assert_ne!(json_of(&a.payload)["port"], json_of(&b.payload)["port"]);
+    emulator.shutdown().await;
+
+    // Without port_env the second function's service cannot bind: the collision is real.
+    let emulator = start(vec![make("c", false), make("d", false)]).await;
+    let c = emulator.invoke(request("c", json!({}))).await.unwrap();
+    let d = emulator.invoke(request("d", json!({}))).await.unwrap();
+    assert!(
+        c.function_error.is_some() != d.function_error.is_some(),
+        "exactly one should fail: {c:?} {d:?}"
+    );
+    emulator.shutdown().await;
+}

@@ -78,25 +78,26 @@ pub(crate) fn decode_body(
             Cow::Owned(s) => Bytes::from(s.into_bytes()),
         });
     }
-    let input = body.as_bytes();
-    let mut out = vec![0; base64::decoded_len_estimate(input.len())];
-    let written = BASE64
-        .decode_slice(input, &mut out)
-        .map_err(|e| DecodeError::InvalidBase64 {
+    decode_base64(body.as_bytes())
+        .map(Bytes::from)
+        .map_err(|source| DecodeError::InvalidBase64 {
             field: field.to_owned(),
-            source: slice_error(e),
-        })?;
-    out.truncate(written);
-    Ok(Bytes::from(out))
+            source,
+        })
 }
 
-fn slice_error(e: base64::DecodeSliceError) -> base64::DecodeError {
-    match e {
-        base64::DecodeSliceError::DecodeError(e) => e,
-        // The buffer is sized by `decoded_len_estimate`, so this does not happen; report it as
-        // a length problem rather than panicking.
-        base64::DecodeSliceError::OutputSliceTooSmall => base64::DecodeError::InvalidLength(0),
+/// Decode standard base64, padded or not: the SIMD decoder (AVX2/SSE4.1/NEON, chosen at run time)
+/// first; on failure the `base64` crate decodes or explains the error.
+fn decode_base64(input: &[u8]) -> Result<Vec<u8>, base64::DecodeError> {
+    if let Ok(bytes) = base64_simd::STANDARD.decode_to_vec(input) {
+        return Ok(bytes);
     }
+    if input.len() % 4 != 0 {
+        if let Ok(bytes) = base64_simd::STANDARD_NO_PAD.decode_to_vec(input) {
+            return Ok(bytes);
+        }
+    }
+    BASE64.decode(input)
 }
 
 /// Append the body as a JSON string and return whether it was base64-encoded.
@@ -111,14 +112,11 @@ pub(crate) fn push_body(out: &mut Vec<u8>, headers: &HeaderMap, body: &[u8]) -> 
     }
 }
 
-/// Append `bytes` base64-encoded, quoted. Base64 needs no JSON escaping.
+/// Append `bytes` base64-encoded (SIMD), quoted. Base64 needs no JSON escaping.
 pub(crate) fn push_base64(out: &mut Vec<u8>, bytes: &[u8]) {
-    let len = base64::encoded_len(bytes.len(), true).unwrap_or(0);
+    out.reserve(base64_simd::STANDARD.encoded_length(bytes.len()) + 2);
     out.push(b'"');
-    let start = out.len();
-    out.resize(start + len, 0);
-    let written = BASE64.encode_slice(bytes, &mut out[start..]).unwrap_or(0);
-    out.truncate(start + written);
+    base64_simd::STANDARD.encode_append(bytes, out);
     out.push(b'"');
 }
 

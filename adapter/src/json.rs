@@ -255,10 +255,72 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
-/// Append `s` as a JSON string (quoted and escaped).
+/// Append `s` as a JSON string (quoted and escaped as serde_json does: `"`, `\\` and control
+/// characters; everything else, non-ASCII included, verbatim). Runs of bytes that need no escape
+/// are found eight at a time and copied in one go.
 pub(crate) fn push_str(out: &mut Vec<u8>, s: &str) {
-    // Writing into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        while let Some(chunk) = bytes.get(i..i + 8) {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            if needs_escape_any(u64::from_le_bytes(word)) {
+                break;
+            }
+            i += 8;
+        }
+        let Some(&b) = bytes.get(i) else { break };
+        if let Some(escape) = escape_of(b) {
+            out.extend_from_slice(&bytes[start..i]);
+            match escape {
+                Escape::Short(c) => out.extend_from_slice(&[b'\\', c]),
+                Escape::Unicode => {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    out.extend_from_slice(b"\\u00");
+                    out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xF)]]);
+                }
+            }
+            start = i + 1;
+        }
+        i += 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+enum Escape {
+    Short(u8),
+    Unicode,
+}
+
+fn escape_of(b: u8) -> Option<Escape> {
+    Some(match b {
+        b'"' => Escape::Short(b'"'),
+        b'\\' => Escape::Short(b'\\'),
+        b'\n' => Escape::Short(b'n'),
+        b'\r' => Escape::Short(b'r'),
+        b'\t' => Escape::Short(b't'),
+        0x08 => Escape::Short(b'b'),
+        0x0C => Escape::Short(b'f'),
+        0x00..=0x1F => Escape::Unicode,
+        _ => return None,
+    })
+}
+
+/// Whether any of the eight bytes is a control character, `"` or `\\` (exact, no false negatives;
+/// the classic "has zero byte" / "has byte less than" bit tricks).
+fn needs_escape_any(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH != 0;
+    below_space
+        || has_zero(word ^ (ONES * u64::from(b'"')))
+        || has_zero(word ^ (ONES * u64::from(b'\\')))
 }
 
 /// Append `"key":`, preceded by a comma unless it is the first member.
@@ -300,6 +362,31 @@ mod tests {
             Node::parse(b"\xff"),
             Err(DecodeError::InvalidJson(_))
         ));
+    }
+
+    #[test]
+    fn escapes_exactly_like_serde_json() {
+        let mut samples: Vec<String> = (0u8..=0x7F).map(|b| char::from(b).to_string()).collect();
+        samples.push("plain ascii text that is longer than eight bytes".to_owned());
+        samples.push(
+            "ünïcødé ✓ 日本 \u{10FFFF} mixed\twith\"quotes\"\\and\u{1}controls\u{7f}".to_owned(),
+        );
+        for shift in 0..9 {
+            samples.push(format!(
+                "{}\"{}\n",
+                "x".repeat(shift),
+                "y".repeat(17 - shift)
+            ));
+        }
+        for s in samples {
+            let mut ours = Vec::new();
+            push_str(&mut ours, &s);
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                serde_json::to_string(&s).unwrap(),
+                "{s:?}"
+            );
+        }
     }
 
     #[test]

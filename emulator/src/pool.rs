@@ -180,8 +180,9 @@ impl Pool {
     pub(crate) async fn shutdown(&self) {
         self.closed.store(true, Ordering::SeqCst);
         self.permits.close();
-        lock(&self.idle).clear();
+        // Hold every environment before letting go of the idle list, so none is dropped unshut.
         let live: Vec<_> = lock(&self.live).iter().filter_map(Weak::upgrade).collect();
+        lock(&self.idle).clear();
         let mut tasks = tokio::task::JoinSet::new();
         for environment in live {
             tasks.spawn(async move { environment.shutdown("spindown").await });

@@ -1,0 +1,218 @@
+//! Extensions on the emulator: lambda-extension external extensions (init waits for them, INVOKE
+//! and SHUTDOWN reach them) and aws-lambda-web-adapter run unchanged as a layer extension.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "emulator_support/support.rs"]
+mod support;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_lambda::operation::RequestId as _;
+use aws_sdk_lambda::primitives::Blob;
+use lambda_mesh_emulator::{Emulator, EmulatorConfig, FunctionConfig};
+use serde_json::{json, Value};
+use support::{binary_function, eventually, extension_layer, find_tool, python_fixture, Running};
+
+const ECHO: &str = env!("CARGO_BIN_EXE_emulator-echo-fn");
+const EXTENSION: &str = env!("CARGO_BIN_EXE_emulator-extension");
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn init_waits_for_extensions_and_invoke_and_shutdown_reach_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("events.txt");
+    let layer = extension_layer(dir.path(), "emulator-extension", Path::new(EXTENSION));
+    let mut config = binary_function("echo", ECHO, dir.path());
+    config.layers = vec![layer];
+    config
+        .environment
+        .insert("EXT_LOG".into(), log.display().to_string());
+    config
+        .environment
+        .insert("EXT_INIT_SLEEP_MS".into(), "700".into());
+    let ready = Arc::new(Mutex::new(None));
+    let seen = ready.clone();
+    let emulator = Emulator::start_with_hook(EmulatorConfig { functions: vec![config] }, move |_, r| {
+        *seen.lock().unwrap() = Some(r);
+    })
+    .await
+    .unwrap();
+    let init = ready.lock().unwrap().clone().unwrap().unwrap();
+    assert!(init >= Duration::from_millis(700), "init must wait for the extension: {init:?}");
+    assert_eq!(lines(&log), ["REGISTER"]);
+
+    let running = Running::serve(emulator).await;
+    let out = running
+        .client()
+        .invoke()
+        .function_name("echo")
+        .payload(Blob::new(r#"{"k":1}"#))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.payload().unwrap().as_ref(), br#"{"k":1}"#);
+    let request_id = out.request_id().map(str::to_owned);
+    assert!(eventually(Duration::from_secs(3), || lines(&log).len() == 2).await);
+    let invoke_line = lines(&log)[1].clone();
+    assert!(invoke_line.starts_with("INVOKE "), "{invoke_line}");
+    if let Some(id) = request_id {
+        assert_eq!(invoke_line, format!("INVOKE {id}"));
+    }
+    running.emulator.shutdown().await;
+    assert!(eventually(Duration::from_secs(3), || lines(&log).len() == 3).await);
+    assert_eq!(lines(&log)[2], "SHUTDOWN spindown");
+}
+
+#[tokio::test]
+async fn a_timeout_shuts_the_environment_down_with_reason_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("events.txt");
+    let layer = extension_layer(dir.path(), "emulator-extension", Path::new(EXTENSION));
+    let mut config = FunctionConfig::new("slow", python_fixture());
+    config.timeout = 1;
+    config.layers = vec![layer];
+    config
+        .environment
+        .insert("EXT_LOG".into(), log.display().to_string());
+    let running = Running::start(vec![config]).await;
+    let out = running
+        .client()
+        .invoke()
+        .function_name("slow")
+        .payload(Blob::new(r#"{"sleep":3}"#))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_slice(out.payload().unwrap().as_ref()).unwrap();
+    assert_eq!(body["errorType"], "Sandbox.Timedout");
+    assert!(
+        eventually(Duration::from_secs(4), || lines(&log)
+            .iter()
+            .any(|l| l == "SHUTDOWN timeout"))
+        .await,
+        "{:?}",
+        lines(&log)
+    );
+    // The replacement environment registers its own extension and serves.
+    let out = running
+        .client()
+        .invoke()
+        .function_name("slow")
+        .payload(Blob::new("{}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.function_error(), None);
+    assert!(lines(&log).iter().filter(|l| *l == "REGISTER").count() >= 2);
+    running.emulator.shutdown().await;
+}
+
+/// A layer holding aws-lambda-web-adapter as `extensions/lambda-adapter`, and a code directory whose
+/// bootstrap starts a small Python HTTP service on `$PORT`.
+fn web_adapter_function(dir: &Path, name: &str) -> FunctionConfig {
+    let adapter = find_tool("lambda-adapter").expect(
+        "aws-lambda-web-adapter's `lambda-adapter` is missing: run `make deps-lwa` \
+         (cargo install --locked --root .tools lambda_web_adapter --version 1.0.0-rc1)",
+    );
+    let layer = extension_layer(dir, &format!("lwa-{name}"), &adapter);
+    // The layer file must be named lambda-adapter: LWA registers under that name.
+    let ext_dir = layer.join("extensions");
+    std::fs::rename(
+        ext_dir.join(format!("lwa-{name}")),
+        ext_dir.join("lambda-adapter"),
+    )
+    .unwrap();
+    let code = dir.join(format!("code-{name}"));
+    std::fs::create_dir_all(&code).unwrap();
+    let service = r#"
+import json, os, http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"service": os.environ["SERVICE_NAME"], "path": self.path, "port": os.environ["PORT"]}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"#;
+    std::fs::write(code.join("service.py"), service).unwrap();
+    let bootstrap = code.join("bootstrap");
+    std::fs::write(&bootstrap, "#!/bin/sh\nexec python3 -u \"$LAMBDA_TASK_ROOT/service.py\"\n")
+        .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut config = FunctionConfig::new(name, code);
+    config.layers = vec![layer];
+    config.timeout = 5;
+    config.environment.insert("PORT".into(), "8080".into());
+    config.environment.insert("SERVICE_NAME".into(), name.into());
+    config.port_env = vec!["PORT".into(), "AWS_LWA_PORT".into()];
+    config
+}
+
+fn http_api_v2_event(path: &str) -> Value {
+    json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "a=1",
+        "headers": {"host": "example.com", "accept": "application/json"},
+        "queryStringParameters": {"a": "1"},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api",
+            "domainName": "example.com",
+            "domainPrefix": "example",
+            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"},
+            "requestId": "req",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "01/Jan/2026:00:00:00 +0000",
+            "timeEpoch": 1767225600000u64
+        },
+        "isBase64Encoded": false
+    })
+}
+
+#[tokio::test]
+async fn aws_lambda_web_adapter_runs_unchanged_and_two_services_share_a_configured_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = Running::start(vec![
+        web_adapter_function(dir.path(), "alpha"),
+        web_adapter_function(dir.path(), "beta"),
+    ])
+    .await;
+    let client = running.client();
+    let mut ports = Vec::new();
+    for name in ["alpha", "beta"] {
+        let out = client
+            .invoke()
+            .function_name(name)
+            .payload(Blob::new(http_api_v2_event("/hello").to_string()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.function_error(), None, "{:?}", out.payload());
+        let response: Value = serde_json::from_slice(out.payload().unwrap().as_ref()).unwrap();
+        assert_eq!(response["statusCode"], 200, "{response}");
+        let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["service"], name);
+        assert_eq!(body["path"], "/hello?a=1");
+        assert_ne!(body["port"], "8080");
+        ports.push(body["port"].clone());
+    }
+    assert_ne!(ports[0], ports[1]);
+    running.emulator.shutdown().await;
+}

@@ -26,7 +26,7 @@ const SMALL: usize = 1024;
 const LARGE: usize = 1024 * 1024;
 const SMALL_ROUNDS: usize = 1000;
 const LARGE_ROUNDS: usize = 60;
-const READY_ROUNDS: usize = 5;
+const READY_ROUNDS: usize = 15;
 
 struct Candidate {
     label: &'static str,
@@ -144,6 +144,7 @@ async fn direct(addr: SocketAddr, size: usize, rounds: usize) -> Vec<Duration> {
             .body(Full::new(body.clone()))
             .unwrap();
         let started = Instant::now();
+        sender.ready().await.unwrap();
         let response = sender.send_request(request).await.unwrap();
         let answer = response.into_body().collect().await.unwrap().to_bytes();
         samples.push(started.elapsed());
@@ -181,22 +182,31 @@ async fn invoked(emulator: &Emulator, name: &str, size: usize, rounds: usize) ->
     samples
 }
 
-/// VmRSS and VmHWM (KiB) of the process whose command line contains `marker`.
-fn rss_of(marker: &str) -> Option<(u64, u64)> {
+/// VmRSS and VmHWM (KiB) of this process's child running `extensions/NAME` (the emulator runs
+/// in-process, so the extension is our child).
+fn rss_of(name: &str) -> Option<(u64, u64)> {
+    let me = std::process::id().to_string();
+    let marker = format!("extensions/{name}");
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        if !String::from_utf8_lossy(&cmdline).contains(marker) {
+        if !String::from_utf8_lossy(&cmdline).contains(&marker) {
             continue;
         }
-        let status = std::fs::read_to_string(entry.path().join("status")).ok()?;
+        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+            continue;
+        };
         let field = |name: &str| {
             status
                 .lines()
                 .find(|l| l.starts_with(name))
                 .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
+                .map(str::to_owned)
         };
-        return Some((field("VmRSS:")?, field("VmHWM:")?));
+        if field("PPid:").as_deref() != Some(me.as_str()) {
+            continue;
+        }
+        let kib = |name: &str| field(name).and_then(|v| v.parse().ok());
+        return Some((kib("VmRSS:")?, kib("VmHWM:")?));
     }
     None
 }
@@ -222,40 +232,34 @@ struct Row {
     size: Option<u64>,
 }
 
+/// The emulator's init time (extension start → registered, service ready, runtime in `next`).
+async fn time_to_ready(candidate: &Candidate, service: SocketAddr) -> Duration {
+    let (layer_dir, code) = layer(candidate);
+    let init = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let hook = init.clone();
+    let functions = vec![function(
+        candidate,
+        layer_dir.path(),
+        code.path(),
+        service.port(),
+    )];
+    let emulator = Emulator::start_with_hook(EmulatorConfig { functions }, move |_, result| {
+        *hook.lock().unwrap() = Some(result)
+    })
+    .await
+    .unwrap();
+    emulator.shutdown().await;
+    let result = init.lock().unwrap().clone();
+    result.unwrap().expect("init succeeds")
+}
+
 async fn measure(
     candidate: &Candidate,
+    ready: Duration,
     service: SocketAddr,
     direct_small: (Duration, Duration),
     direct_large: (Duration, Duration),
 ) -> Row {
-    // Time to ready: the emulator's init time (process start → registered, ready, first next).
-    let mut ready = Vec::new();
-    for _ in 0..READY_ROUNDS {
-        let (layer_dir, code) = layer(candidate);
-        let init = std::sync::Arc::new(std::sync::Mutex::new(None));
-        let hook = init.clone();
-        let emulator = Emulator::start_with_hook(
-            EmulatorConfig {
-                functions: vec![function(
-                    candidate,
-                    layer_dir.path(),
-                    code.path(),
-                    service.port(),
-                )],
-            },
-            move |_, result| *hook.lock().unwrap() = Some(result),
-        )
-        .await
-        .unwrap();
-        ready.push(
-            init.lock()
-                .unwrap()
-                .clone()
-                .unwrap()
-                .expect("init succeeds"),
-        );
-        emulator.shutdown().await;
-    }
     let (layer_dir, code) = layer(candidate);
     let emulator = Emulator::start(EmulatorConfig {
         functions: vec![function(
@@ -270,13 +274,7 @@ async fn measure(
     invoked(&emulator, candidate.label, SMALL, 50).await; // warm-up
     let mut small = invoked(&emulator, candidate.label, SMALL, SMALL_ROUNDS).await;
     let mut large = invoked(&emulator, candidate.label, LARGE, LARGE_ROUNDS).await;
-    let marker = layer_dir
-        .path()
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
-    let rss = rss_of(&marker);
+    let rss = rss_of(candidate.name);
     emulator.shutdown().await;
     let over = |mut samples: Vec<Duration>, direct: (Duration, Duration)| {
         let p50 = percentile(&mut samples, 0.5).saturating_sub(direct.0);
@@ -287,7 +285,7 @@ async fn measure(
         label: candidate.label,
         small: over(std::mem::take(&mut small), direct_small),
         large: over(std::mem::take(&mut large), direct_large),
-        ready: percentile(&mut ready, 0.5),
+        ready,
         rss,
         size: stripped_size(&candidate.binary),
     }
@@ -307,14 +305,23 @@ fn main() {
     runtime.block_on(async {
         let service = start_service().await;
         let mut small = direct(service, SMALL, 50).await;
-        small = { let mut s = direct(service, SMALL, SMALL_ROUNDS).await; s.append(&mut small); s };
+        small.clear(); // warm-up
+        small.extend(direct(service, SMALL, SMALL_ROUNDS).await);
         let mut large = direct(service, LARGE, LARGE_ROUNDS).await;
         let direct_small = (percentile(&mut small, 0.5), percentile(&mut small, 0.99));
         let direct_large = (percentile(&mut large, 0.5), percentile(&mut large, 0.99));
         let mut candidates = vec![Candidate {
             label: "lambda-mesh",
             name: "lambda-mesh",
-            binary: PathBuf::from(env!("CARGO_BIN_EXE_lambda-mesh-extension")),
+            // The layer's stripped release binary when `make layer` built one, else this build's.
+            binary: std::env::var_os("MESH_BIN").map(PathBuf::from).unwrap_or_else(|| {
+                let layer = root().join("target/layer/extensions/lambda-mesh");
+                if layer.exists() {
+                    layer
+                } else {
+                    PathBuf::from(env!("CARGO_BIN_EXE_lambda-mesh-extension"))
+                }
+            }),
             port_var: "LAMBDA_MESH_PORT",
         }];
         let lwa = std::env::var_os("LWA_BIN").map(PathBuf::from).unwrap_or_else(|| root().join(".tools/bin/lambda-adapter"));
@@ -328,11 +335,33 @@ fn main() {
         println!();
         println!("| extension | overhead 1 KiB p50 / p99 (ms) | overhead 1 MiB p50 / p99 (ms) | time to ready p50 (ms) | RSS serving / peak (MiB) | stripped binary (MB) |");
         println!("|---|---|---|---|---|---|");
-        for candidate in &candidates {
-            let row = measure(candidate, service, direct_small, direct_large).await;
-            let rss = row.rss.map_or("n/a".into(), |(now, peak)| format!("{:.1} / {:.1}", now as f64 / 1024.0, peak as f64 / 1024.0));
-            let size = row.size.map_or("n/a".into(), |s| format!("{:.2}", s as f64 / 1_000_000.0));
-            println!("| {} | {} / {} | {} / {} | {} | {} | {} |", row.label, ms(row.small.0), ms(row.small.1), ms(row.large.0), ms(row.large.1), ms(row.ready), rss, size);
+        // Time to ready, the candidates interleaved so background load hits both alike.
+        let mut ready: Vec<Vec<Duration>> = vec![Vec::new(); candidates.len()];
+        for _ in 0..READY_ROUNDS {
+            for (i, candidate) in candidates.iter().enumerate() {
+                ready[i].push(time_to_ready(candidate, service).await);
+            }
+        }
+        for (candidate, mut samples) in candidates.iter().zip(ready) {
+            let ready = percentile(&mut samples, 0.5);
+            let row = measure(candidate, ready, service, direct_small, direct_large).await;
+            let rss = row.rss.map_or("n/a".into(), |(now, peak)| {
+                format!("{:.1} / {:.1}", now as f64 / 1024.0, peak as f64 / 1024.0)
+            });
+            let size = row
+                .size
+                .map_or("n/a".into(), |s| format!("{:.2}", s as f64 / 1_000_000.0));
+            println!(
+                "| {} | {} / {} | {} / {} | {} | {} | {} |",
+                row.label,
+                ms(row.small.0),
+                ms(row.small.1),
+                ms(row.large.0),
+                ms(row.large.1),
+                ms(row.ready),
+                rss,
+                size
+            );
         }
     });
 }

@@ -27,6 +27,9 @@ use counting::CountingStream;
 /// (Node.js, gunicorn, uvicorn), so the service never closes one as the extension reuses it.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
+/// How long a pooled connection may take to turn ready for the next request.
+const READY_WAIT: Duration = Duration::from_millis(20);
+
 /// Forwarding a request to the service failed.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -145,9 +148,9 @@ impl Forwarder {
         if idle_since.elapsed() >= IDLE_TIMEOUT || connection.sender.is_closed() {
             return None;
         }
-        // A connection whose response was read to its end is ready at once; anything else is
-        // not worth waiting for.
-        match tokio::time::timeout(Duration::from_millis(1), connection.sender.ready()).await {
+        // A connection whose response was read to its end turns ready as soon as its task has
+        // run; one that does not within READY_WAIT is not worth waiting for.
+        match tokio::time::timeout(READY_WAIT, connection.sender.ready()).await {
             Ok(Ok(())) => Some(connection),
             _ => None,
         }

@@ -9,7 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::header::{HeaderValue, CONTENT_LENGTH};
 use http::{Method, Response};
 use http_body_util::BodyExt;
-use lambda_mesh_adapter::{decode_event, encode_response, DecodeOptions, EventShape};
+use lambda_mesh_adapter::{
+    decode_event, encode_response, DecodeOptions, EventShape, MAX_SYNC_RESPONSE_BYTES,
+};
 use tokio::time::{timeout_at, Instant};
 
 use crate::api_client::{ApiError, ErrorReport};
@@ -26,6 +28,10 @@ pub const INVALID_EVENT: &str = lambda_mesh_adapter::INVALID_EVENT_ERROR_TYPE;
 pub const ERROR_STATUS: &str = "LambdaMesh.ServiceErrorStatus";
 /// `errorType` of a response that cannot be put in the event's result shape.
 pub const BAD_RESPONSE: &str = "LambdaMesh.BadServiceResponse";
+/// `errorType` of a buffered result over Lambda's response size limit.
+pub const RESPONSE_TOO_LARGE: &str = "LambdaMesh.ResponseTooLarge";
+/// The largest service body buffered: beyond Lambda's 6 MB result limit even compressed.
+pub const MAX_BUFFERED_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// How long a service that refused a connection gets to accept one again before the extension
 /// declares it gone and asks Lambda for a fresh environment.
 pub const GONE_GRACE: Duration = Duration::from_millis(500);
@@ -133,14 +139,23 @@ impl Handler {
             return Ok(Outcome::Done);
         }
         let (mut parts, body) = response.into_parts();
-        let body = match timeout_at(deadline, body.collect()).await {
+        let limited = http_body_util::Limited::new(body, MAX_BUFFERED_BODY_BYTES);
+        let body = match timeout_at(deadline, limited.collect()).await {
             Ok(Ok(collected)) => {
                 self.forwarder.release(lease);
                 collected.to_bytes()
             }
             Ok(Err(error)) => {
-                let error = self.forwarder.classify(&error);
-                return self.fail(runtime, id, error).await;
+                if let Some(error) = error.downcast_ref::<hyper::Error>() {
+                    let error = self.forwarder.classify(error);
+                    return self.fail(runtime, id, error).await;
+                }
+                let report = ErrorReport::new(
+                    RESPONSE_TOO_LARGE,
+                    format!("the service's response body exceeds {MAX_BUFFERED_BODY_BYTES} bytes, too large to buffer (LAMBDA_MESH_INVOKE_MODE=response_stream allows more)"),
+                );
+                runtime.respond_error(id, &report).await?;
+                return Ok(Outcome::Done);
             }
             Err(_) => {
                 let error = ForwardError::Timeout {
@@ -164,6 +179,16 @@ impl Handler {
             response.headers_mut().insert(CONTENT_LENGTH, length);
         }
         match encode_response(response, &shape) {
+            Ok(result) if result.len() > MAX_SYNC_RESPONSE_BYTES => {
+                let report = ErrorReport::new(
+                    RESPONSE_TOO_LARGE,
+                    format!(
+                        "the service's response encodes to {} bytes, over Lambda's limit of {MAX_SYNC_RESPONSE_BYTES} bytes for a buffered result (LAMBDA_MESH_INVOKE_MODE=response_stream allows more)",
+                        result.len()
+                    ),
+                );
+                runtime.respond_error(id, &report).await?;
+            }
             Ok(result) => runtime.respond(id, result).await?,
             Err(error) => {
                 let report = ErrorReport::new(

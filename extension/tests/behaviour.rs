@@ -11,7 +11,6 @@ mod service;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use lambda_mesh_emulator::InvokeRequest;
 use serde_json::Value;
 
 fn error_type(response: &lambda_mesh_emulator::InvokeResponse) -> String {
@@ -81,6 +80,10 @@ async fn deadline_crash_status_head_expect_and_trace() {
     assert_eq!(error_type(&response), "LambdaMesh.ServiceErrorStatus");
     let response = harness::invoke(&emulator, "rs", &get("/status/500", "")).await;
     assert_eq!(harness::json(&response)["statusCode"], 500);
+
+    // A buffered result over Lambda's 6 MB limit is a typed error, and the extension lives on.
+    let response = harness::invoke(&emulator, "rs", &get("/big", "bytes=7000000")).await;
+    assert_eq!(error_type(&response), "LambdaMesh.ResponseTooLarge");
 
     // HEAD: no body, the service's content-length kept.
     let response = harness::invoke(
@@ -250,15 +253,7 @@ async fn streaming_first_chunk_arrives_before_the_service_finishes() {
         &[("LAMBDA_MESH_INVOKE_MODE", "response_stream")],
     )])
     .await;
-    let stream = |path: &str| InvokeRequest {
-        function: "rs".into(),
-        payload: get(path, "").to_string().into(),
-        ..InvokeRequest::default()
-    };
-    let mut streaming = emulator
-        .invoke_stream(stream("/stream-gated"))
-        .await
-        .unwrap();
+    let mut streaming = harness::invoke_stream(&emulator, "rs", &get("/stream-gated", "")).await;
     assert_eq!(
         streaming.content_type.as_deref(),
         Some("application/vnd.awslambda.http-integration-response")
@@ -299,10 +294,7 @@ async fn streaming_first_chunk_arrives_before_the_service_finishes() {
     );
 
     // A service that breaks off mid-stream: the error reaches the caller through the trailers.
-    let mut broken = emulator
-        .invoke_stream(stream("/stream-broken"))
-        .await
-        .unwrap();
+    let mut broken = harness::invoke_stream(&emulator, "rs", &get("/stream-broken", "")).await;
     let mut error = None;
     for _ in 0..100 {
         match tokio::time::timeout(Duration::from_secs(5), broken.body.recv())
@@ -474,5 +466,38 @@ async fn readiness_expiry_fails_init() {
     assert!(response.function_error.is_some());
     let payload = String::from_utf8_lossy(&response.payload).into_owned();
     assert!(payload.contains("LambdaMesh.ServiceNotReady"), "{payload}");
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_init_finishes_init_and_the_first_invocation_waits() {
+    let layer = harness::layer();
+    let code = harness::waiting_code();
+    let port = service::free_port();
+    let emulator = harness::start(vec![harness::rust_service_function(
+        "async",
+        layer.path(),
+        code.path(),
+        port,
+        &[
+            ("AWS_LWA_ASYNC_INIT", "true"),
+            ("LAMBDA_MESH_READINESS_TIMEOUT_MS", "200"),
+        ],
+    )])
+    .await;
+    // Init finished without the service; it comes up while the first invocation waits.
+    let late = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        service::serve(listener)
+    });
+    let response = harness::invoke(&emulator, "async", &get("/hello", "name=async")).await;
+    assert_eq!(
+        harness::result_body(&harness::json(&response)),
+        b"Hello, async!"
+    );
+    let _service = late.await.unwrap();
     emulator.shutdown().await;
 }

@@ -217,3 +217,29 @@ pub fn result_header<'a>(result: &'a Value, name: &str) -> Option<&'a str> {
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .and_then(|(_, v)| v.as_str())
 }
+
+/// A streaming invoke of `function` with `payload`, retrying throttles as [`invoke_bytes`] does.
+pub async fn invoke_stream(
+    emulator: &Emulator,
+    function: &str,
+    payload: &Value,
+) -> lambda_mesh_emulator::StreamingInvoke {
+    for _ in 0..100 {
+        let request = InvokeRequest {
+            function: function.to_owned(),
+            payload: Bytes::from(payload.to_string()),
+            ..InvokeRequest::default()
+        };
+        match tokio::time::timeout(Duration::from_secs(30), emulator.invoke_stream(request))
+            .await
+            .expect("invoke_stream answers within 30 s")
+        {
+            Ok(streaming) => return streaming,
+            Err(InvokeError::TooManyRequests { .. }) => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(error) => panic!("invoke_stream refused: {error:?}"),
+        }
+    }
+    panic!("invoke_stream throttled 100 times in a row")
+}

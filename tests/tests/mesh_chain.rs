@@ -1,0 +1,317 @@
+//! The whole chain, processes on 127.0.0.1: caller → mesh-proxy → (aws invoker → `lambda-emulator`
+//! over HTTP, SigV4-signed | local invoker → embedded emulator) → lambda-mesh extension →
+//! examples/hello-python; and mesh-proxy in front of a lambda_http function.
+//!
+//! Binaries come from `make build`: target/debug/{mesh-proxy,lambda-emulator,lambda-mesh-extension}.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "mesh_support/http.rs"]
+mod http_support;
+#[path = "mesh_support/process.rs"]
+mod process;
+#[path = "mesh_support/recorder.rs"]
+mod recorder;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::{BodyExt, Full};
+use http_support::{base64, collect, get, json, send};
+use process::{address, binary, root, Proc};
+
+const AWS_ENV: [(&str, &str); 6] = [
+    ("AWS_ACCESS_KEY_ID", "AKIDCHAINTEST"),
+    ("AWS_SECRET_ACCESS_KEY", "chain-secret-do-not-log"),
+    ("AWS_SESSION_TOKEN", "chain-token-do-not-log"),
+    ("AWS_EC2_METADATA_DISABLED", "true"),
+    ("AWS_CONFIG_FILE", "/nonexistent/aws-config"),
+    ("RUST_LOG", "info"),
+];
+
+/// A layer dir with the freshly built extension and the layer's bootstrap.
+fn layer() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("extensions")).unwrap();
+    std::fs::copy(
+        binary("lambda-mesh-extension"),
+        dir.path().join("extensions/lambda-mesh"),
+    )
+    .unwrap();
+    std::fs::copy(
+        root().join("extension/layer/bootstrap"),
+        dir.path().join("bootstrap"),
+    )
+    .unwrap();
+    dir
+}
+
+/// A `[[function]]` running examples/hello-python behind the layer, as `make demo` does.
+fn hello_function(name: &str, layer: &Path, extra_env: &str) -> String {
+    format!(
+        r#"
+[[function]]
+name = "{name}"
+code = "{code}"
+runtime = "python3.12"
+handler = "run.sh"
+layers = ["{layer}"]
+port_env = ["PORT"]
+timeout = 10
+concurrency = 4
+environment = {{ AWS_LAMBDA_EXEC_WRAPPER = "/opt/bootstrap"{extra_env} }}
+"#,
+        code = root().join("examples/hello-python").display(),
+        layer = layer.display(),
+    )
+}
+
+fn upstream(name: &str, function: &str, extra: &str) -> String {
+    format!("\n[[upstream]]\ndestination_name = \"{name}\"\nlocal_bind_port = 0\nfunction = \"{function}\"\n{extra}\n")
+}
+
+/// Start mesh-proxy on `config` and return it with its upstream addresses.
+fn mesh_proxy(
+    dir: &Path,
+    config: &str,
+) -> (
+    Proc,
+    std::collections::HashMap<String, std::net::SocketAddr>,
+) {
+    let path = dir.join("mesh.toml");
+    std::fs::write(
+        &path,
+        format!("[admin]\nlisten = \"127.0.0.1:0\"\n{config}"),
+    )
+    .unwrap();
+    let proxy = Proc::start(
+        binary("mesh-proxy"),
+        &["--config", path.to_str().unwrap()],
+        &AWS_ENV,
+    );
+    let lines = proxy.lines_until("admin listening on", Duration::from_secs(60));
+    let upstreams = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("upstream "))
+        .map(|l| {
+            let (name, _) = l.split_once(' ').unwrap();
+            (name.to_owned(), address(l))
+        })
+        .collect();
+    (proxy, upstreams)
+}
+
+/// Sync (hello, echo with repeats and a binary body), Envoy, passthrough, async and streaming.
+async fn every_mode(upstreams: &std::collections::HashMap<String, std::net::SocketAddr>) {
+    let (response, body) = get(upstreams["hello"], "/hello?name=mesh").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(body, "Hello, mesh!");
+    assert!(response.headers().contains_key("x-request-id"));
+
+    let payload = Bytes::from_static(b"\x00\x01\x02binary\xff\xfe");
+    let request = Request::post(format!(
+        "http://{}/echo?a=1&a=2&b=x%20y",
+        upstreams["hello"]
+    ))
+    .header("x-repeat", "one")
+    .header("x-repeat", "two")
+    .header("cookie", "c1=1; c2=2")
+    .body(Full::new(payload.clone()))
+    .unwrap();
+    let (response, body) = collect(send(request).await).await;
+    assert_eq!(response.status(), 200);
+    let echo = json(&body);
+    assert_eq!(echo["method"], "POST");
+    assert_eq!(echo["path"], "/echo");
+    assert_eq!(echo["query"], "a=1&a=2&b=x%20y");
+    assert_eq!(echo["body_base64"], base64(&payload));
+    assert_eq!(echo["cookies"], serde_json::json!(["c1=1", "c2=2"]));
+    let headers = echo["headers"].as_array().unwrap();
+    let repeat: Vec<&str> = headers
+        .iter()
+        .filter(|h| h[0] == "x-repeat")
+        .flat_map(|h| h[1].as_str().unwrap().split(',').map(str::trim))
+        .collect();
+    assert_eq!(repeat, ["one", "two"]);
+    assert!(headers.iter().any(|h| h[0] == "x-forwarded-for"));
+
+    let (response, body) = get(upstreams["envoy"], "/echo/envoy?q=1").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(json(&body)["path"], "/echo/envoy");
+
+    let request = Request::post(format!("http://{}/ignored", upstreams["raw"]))
+        .body(Full::new(Bytes::from_static(br#"{"order":7}"#)))
+        .unwrap();
+    let (response, body) = collect(send(request).await).await;
+    assert_eq!(response.status(), 200);
+    let echo = json(&body);
+    assert_eq!(echo["path"], "/events");
+    assert_eq!(echo["body_base64"], base64(br#"{"order":7}"#));
+
+    let (response, body) = get(upstreams["later"], "/hello").await;
+    assert_eq!(response.status(), 202);
+    assert!(!json(&body)["requestId"].as_str().unwrap().is_empty());
+
+    let request = Request::get(format!(
+        "http://{}/stream?chunks=3&delay_ms=400",
+        upstreams["live"]
+    ))
+    .body(Full::default())
+    .unwrap();
+    let response = send(request).await;
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let mut first = Vec::new();
+    while first.is_empty() {
+        let frame = tokio::time::timeout(Duration::from_secs(30), body.frame())
+            .await
+            .unwrap();
+        if let Ok(data) = frame.unwrap().unwrap().into_data() {
+            first.extend_from_slice(&data);
+        }
+    }
+    let first_at = Instant::now();
+    assert!(
+        first.starts_with(b"chunk 0\n"),
+        "{}",
+        String::from_utf8_lossy(&first)
+    );
+    let rest = tokio::time::timeout(Duration::from_secs(30), body.collect())
+        .await
+        .unwrap()
+        .unwrap()
+        .to_bytes();
+    let mut all = first.clone();
+    all.extend_from_slice(&rest);
+    assert_eq!(all, b"chunk 0\nchunk 1\nchunk 2\n");
+    // The service slept 400 ms after each chunk: the first one came long before it finished.
+    assert!(
+        first_at.elapsed() >= Duration::from_millis(600),
+        "{:?}",
+        first_at.elapsed()
+    );
+}
+
+fn mode_upstreams(function: &str, streaming_function: &str) -> String {
+    [
+        upstream("hello", function, ""),
+        upstream("envoy", function, "payload_format = \"envoy\""),
+        upstream("raw", function, "payload_passthrough = true"),
+        upstream("later", function, "invocation_mode = \"asynchronous\""),
+        upstream("live", streaming_function, "response_streaming = true"),
+    ]
+    .concat()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_invoker_chain_through_lambda_emulator() {
+    let layer = layer();
+    let dir = tempfile::tempdir().unwrap();
+    let functions = format!(
+        "{}{}",
+        hello_function("hello", layer.path(), ""),
+        hello_function(
+            "hello-stream",
+            layer.path(),
+            ", LAMBDA_MESH_INVOKE_MODE = \"response_stream\""
+        )
+    );
+    let functions_path = dir.path().join("functions.toml");
+    std::fs::write(&functions_path, functions).unwrap();
+    let emulator = Proc::start(
+        binary("lambda-emulator"),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            functions_path.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let lambda = address(
+        emulator
+            .lines_until("listening on", Duration::from_secs(60))
+            .last()
+            .unwrap(),
+    );
+    let (recorder, recorded) = recorder::start(lambda).await;
+    let config = format!(
+        "[aws]\nregion = \"us-east-1\"\nendpoint_url = \"http://{recorder}\"\n{}",
+        mode_upstreams("hello", "hello-stream")
+    );
+    let (proxy, upstreams) = mesh_proxy(dir.path(), &config);
+    every_mode(&upstreams).await;
+
+    let recorded = recorded.lock().unwrap().clone();
+    assert!(recorded.len() >= 6, "{}", recorded.len());
+    for (_, path, headers) in &recorded {
+        let authorization = headers["authorization"].to_str().unwrap();
+        assert!(
+            authorization.starts_with("AWS4-HMAC-SHA256 Credential=AKIDCHAINTEST/"),
+            "{path}: {authorization}"
+        );
+        assert!(
+            !headers.contains_key("x-repeat"),
+            "caller headers stay inside the event"
+        );
+    }
+    let logs = proxy.stderr();
+    for secret in ["chain-secret-do-not-log", "chain-token-do-not-log"] {
+        assert!(!logs.contains(secret), "{secret} leaked into the logs");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_invoker_chain_in_the_embedded_emulator() {
+    let layer = layer();
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{}{}{}",
+        mode_upstreams("hello", "hello-stream"),
+        hello_function("hello", layer.path(), ""),
+        hello_function(
+            "hello-stream",
+            layer.path(),
+            ", LAMBDA_MESH_INVOKE_MODE = \"response_stream\""
+        )
+    );
+    let (_proxy, upstreams) = mesh_proxy(dir.path(), &config);
+    every_mode(&upstreams).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lambda_http_function_works_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let code = dir.path().join("code");
+    std::fs::create_dir(&code).unwrap();
+    let config = format!(
+        "{}\n[[function]]\nname = \"rusty\"\ncode = \"{}\"\nbootstrap = \"{}\"\ntimeout = 10\n",
+        upstream("rusty", "rusty", ""),
+        code.display(),
+        env!("CARGO_BIN_EXE_mesh-lambda-http-fn"),
+    );
+    let (_proxy, upstreams) = mesh_proxy(dir.path(), &config);
+    let payload = Bytes::from_static(b"\xff\x00 bytes \x01");
+    let request = Request::put(format!(
+        "http://{}/items/42?x=1&x=2&y=%2F",
+        upstreams["rusty"]
+    ))
+    .header("x-test", "a")
+    .header("x-test", "b")
+    .body(Full::new(payload.clone()))
+    .unwrap();
+    let (response, body) = collect(send(request).await).await;
+    assert_eq!(response.status(), 207);
+    assert_eq!(body, payload);
+    let h = response.headers();
+    assert_eq!(h["x-echo-method"], "PUT");
+    assert_eq!(h["x-echo-path"], "/items/42");
+    assert_eq!(h["x-echo-query"], "x=1&x=2&y=%2F");
+    // Payload format 2.0 has no multi-value headers: repeats arrive comma-joined (RFC 9110).
+    assert_eq!(h["x-echo-test"], "a,b");
+    let cookies: Vec<_> = h.get_all("set-cookie").iter().collect();
+    assert_eq!(cookies, ["one=1", "two=2"]);
+    assert_eq!(h["content-length"], payload.len().to_string().as_str());
+}

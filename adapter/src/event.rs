@@ -127,7 +127,7 @@ fn v2(event: &Node<'_>) -> Result<Parts, DecodeError> {
         if !joined.is_empty() {
             // API Gateway moves the Cookie header into `cookies`; if one is left, keep both.
             if let Some(existing) = headers.remove(COOKIE) {
-                let existing = existing.to_str().unwrap_or_default();
+                let existing = String::from_utf8_lossy(existing.as_bytes());
                 if !existing.is_empty() {
                     joined = format!("{existing}; {joined}");
                 }

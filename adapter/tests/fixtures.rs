@@ -206,3 +206,18 @@ fn pass_through_events() {
     let default = decode(include_str!("data/sqs.json"));
     assert_eq!(default.request.uri().path(), "/events");
 }
+
+#[test]
+fn v2_cookie_header_and_cookies_array_are_merged() {
+    let event = r#"{"version":"2.0","rawPath":"/","requestContext":{"http":{"method":"GET"}},
+        "headers":{"cookie":"läng=ü"},"cookies":["a=1","b=2"]}"#;
+    let decoded = decode(event);
+    assert_eq!(
+        decoded.request.headers().get_all("cookie").iter().count(),
+        1
+    );
+    assert_eq!(
+        decoded.request.headers()["cookie"].as_bytes(),
+        "läng=ü; a=1; b=2".as_bytes()
+    );
+}

@@ -223,6 +223,87 @@ fn stripped_size(binary: &Path) -> Option<u64> {
         .then(|| std::fs::metadata(copy.path()).ok().map(|m| m.len()))?
 }
 
+/// The emulator's own floor: this binary as a function's runtime that answers every invocation
+/// with a ready-made result of `NULL_RESULT_BYTES` body bytes, calling no service.
+fn null_runtime() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let api = std::env::var("AWS_LAMBDA_RUNTIME_API").unwrap();
+        let size: usize = std::env::var("NULL_RESULT_BYTES").unwrap().parse().unwrap();
+        let result = Bytes::from(
+            serde_json::json!({
+                "statusCode": 200,
+                "headers": {"content-type": "application/octet-stream"},
+                "body": base64::engine::general_purpose::STANDARD.encode(vec![b'x'; size]),
+                "isBase64Encoded": true
+            })
+            .to_string(),
+        );
+        let stream = tokio::net::TcpStream::connect(api.as_str()).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        loop {
+            sender.ready().await.unwrap();
+            let next = Request::get("/2018-06-01/runtime/invocation/next")
+                .header("host", api.as_str())
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let response = sender.send_request(next).await.unwrap();
+            let id = response.headers()["lambda-runtime-aws-request-id"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            response.into_body().collect().await.unwrap();
+            sender.ready().await.unwrap();
+            let post = Request::post(format!("/2018-06-01/runtime/invocation/{id}/response"))
+                .header("host", api.as_str())
+                .body(Full::new(result.clone()))
+                .unwrap();
+            let response = sender.send_request(post).await.unwrap();
+            response.into_body().collect().await.unwrap();
+        }
+    });
+}
+
+/// p50/p99 of invoking the null runtime, per body size.
+async fn null_floor(size: usize, rounds: usize) -> (Duration, Duration) {
+    let code = tempfile::tempdir().unwrap();
+    let bootstrap = code.path().join("bootstrap");
+    let exe = std::env::current_exe().unwrap();
+    std::fs::write(
+        &bootstrap,
+        format!("#!/bin/sh\nexec '{}' --null-runtime\n", exe.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut function = FunctionConfig::new("null", code.path());
+    function.concurrency = 1;
+    function.timeout = 30;
+    function.memory_mb = 512;
+    function
+        .environment
+        .insert("NULL_RESULT_BYTES".into(), size.to_string());
+    let emulator = Emulator::start(EmulatorConfig {
+        functions: vec![function],
+    })
+    .await
+    .unwrap();
+    invoked(&emulator, "null", size, 20).await;
+    let mut samples = invoked(&emulator, "null", size, rounds).await;
+    emulator.shutdown().await;
+    (
+        percentile(&mut samples, 0.5),
+        percentile(&mut samples, 0.99),
+    )
+}
+
 struct Row {
     label: &'static str,
     small: (Duration, Duration),
@@ -292,6 +373,9 @@ async fn measure(
 }
 
 fn main() {
+    if std::env::args().any(|a| a == "--null-runtime") {
+        return null_runtime();
+    }
     // `cargo bench` passes `--bench`; a `cargo test --benches` run passes nothing and only checks
     // that this file builds.
     if !std::env::args().any(|a| a == "--bench") {
@@ -330,11 +414,20 @@ fn main() {
         } else {
             eprintln!("{} not found: LWA rows skipped (make deps-lwa)", lwa.display());
         }
+        let null_small = null_floor(SMALL, SMALL_ROUNDS).await;
+        let null_large = null_floor(LARGE, LARGE_ROUNDS).await;
+        println!(
+            "emulator floor (a runtime answering at once, no service): 1 KiB p50 {} ms p99 {} ms; 1 MiB p50 {} ms p99 {} ms",
+            ms(null_small.0),
+            ms(null_small.1),
+            ms(null_large.0),
+            ms(null_large.1)
+        );
         println!("direct to the service: 1 KiB p50 {} ms p99 {} ms; 1 MiB p50 {} ms p99 {} ms",
             ms(direct_small.0), ms(direct_small.1), ms(direct_large.0), ms(direct_large.1));
         println!();
-        println!("| extension | overhead 1 KiB p50 / p99 (ms) | overhead 1 MiB p50 / p99 (ms) | time to ready p50 (ms) | RSS serving / peak (MiB) | stripped binary (MB) |");
-        println!("|---|---|---|---|---|---|");
+        println!("| extension | 1 KiB: invoke − direct p50 / p99 (ms) | 1 KiB: net of emulator floor p50 (ms) | 1 MiB: invoke − direct p50 / p99 (ms) | 1 MiB: net of emulator floor p50 (ms) | time to ready p50 (ms) | RSS serving / peak (MiB) | stripped binary (MB) |");
+        println!("|---|---|---|---|---|---|---|---|");
         // Time to ready, the candidates interleaved so background load hits both alike.
         let mut ready: Vec<Vec<Duration>> = vec![Vec::new(); candidates.len()];
         for _ in 0..READY_ROUNDS {
@@ -352,12 +445,14 @@ fn main() {
                 .size
                 .map_or("n/a".into(), |s| format!("{:.2}", s as f64 / 1_000_000.0));
             println!(
-                "| {} | {} / {} | {} / {} | {} | {} | {} |",
+                "| {} | {} / {} | {} | {} / {} | {} | {} | {} | {} |",
                 row.label,
                 ms(row.small.0),
                 ms(row.small.1),
+                ms(row.small.0.saturating_sub(null_small.0)),
                 ms(row.large.0),
                 ms(row.large.1),
+                ms(row.large.0.saturating_sub(null_large.0)),
                 ms(row.ready),
                 rss,
                 size

@@ -281,7 +281,7 @@ impl Environment {
             .unwrap_or(0);
         let trace_id = trace_id();
         self.sandbox.logs.begin();
-        self.sandbox.logs.line(&format!(
+        self.sandbox.logs.platform(&format!(
             "START RequestId: {} Version: $LATEST",
             job.request_id
         ));
@@ -376,8 +376,8 @@ impl Environment {
     pub(crate) fn report(&self, dispatched: &Dispatched) {
         let id = &dispatched.request_id;
         let ms = dispatched.started.elapsed().as_secs_f64() * 1000.0;
-        self.sandbox.logs.line(&format!("END RequestId: {id}"));
-        self.sandbox.logs.line(&format!(
+        self.sandbox.logs.platform(&format!("END RequestId: {id}"));
+        self.sandbox.logs.platform(&format!(
             "REPORT RequestId: {id}\tDuration: {ms:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: 0 MB",
             ms.ceil() as u64,
             self.spec.config.memory_mb

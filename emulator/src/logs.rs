@@ -33,9 +33,20 @@ impl LogSink {
         self.tail.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
-    /// Record one line (without its newline).
+    /// Record one line a process printed (without its newline), forwarded to our stderr.
     pub(crate) fn line(&self, line: &str) {
         eprintln!("[{}] {line}", self.function);
+        self.record(line);
+    }
+
+    /// Record one of the platform's own lines (START, END, REPORT): tail and subscribers only,
+    /// and a debug event, so the hot path does not write three stderr lines per invoke.
+    pub(crate) fn platform(&self, line: &str) {
+        tracing::debug!(function = %self.function, "{line}");
+        self.record(line);
+    }
+
+    fn record(&self, line: &str) {
         {
             let mut tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
             tail.extend(line.as_bytes());

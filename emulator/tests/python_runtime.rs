@@ -406,3 +406,55 @@ async fn two_functions_on_the_same_configured_port_run_side_by_side() {
     );
     emulator.shutdown().await;
 }
+
+#[tokio::test]
+async fn telemetry_subscribers_get_function_output_and_platform_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("telemetry.jsonl");
+    let mut config = function("observed");
+    config.layers =
+        vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/telemetry-layer")];
+    config
+        .environment
+        .insert("TELEMETRY_OUT".into(), out.display().to_string());
+    let emulator = start(vec![config]).await;
+    let response = emulator
+        .invoke(request("observed", json!({"print": "hello telemetry"})))
+        .await
+        .unwrap();
+    let records = || -> Vec<Value> {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    let has = |kind: &str, check: &dyn Fn(&Value) -> bool| {
+        records()
+            .iter()
+            .any(|r| r["type"] == kind && check(&r["record"]))
+    };
+    assert!(
+        records().iter().any(|r| r["subscribed"] == 200),
+        "{:?}",
+        records()
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || has("function", &|r| r
+            == "hello telemetry"))
+        .await,
+        "{:?}",
+        records()
+    );
+    let id = response.request_id.as_str();
+    assert!(
+        eventually(Duration::from_secs(5), || has("platform.start", &|r| r
+            ["requestId"]
+            == id)
+            && has("platform.report", &|r| r["requestId"] == id))
+        .await,
+        "{:?}",
+        records()
+    );
+    emulator.shutdown().await;
+}

@@ -1,0 +1,190 @@
+//! Sequential trivial invokes through the Invoke API to a lambda_runtime echo function, on this
+//! emulator and on cargo-lambda's `cargo lambda watch` in the same run: p50 / p90 / p99.
+//!
+//! `cargo bench -p lambda-mesh-emulator --bench invoke` (env `BENCH_INVOKES`, default 2000).
+//! The bench binary is its own echo function: started with `LAMBDA_EMULATOR_BENCH_ROLE=echo`, it
+//! runs lambda_runtime instead of the benchmark, so both emulators run the very same function.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use lambda_mesh_emulator::{Emulator, EmulatorConfig, FunctionConfig};
+
+const ROLE: &str = "LAMBDA_EMULATOR_BENCH_ROLE";
+const WARMUP: usize = 100;
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    if std::env::var(ROLE).as_deref() == Ok("echo") {
+        let handler = lambda_runtime::service_fn(
+            |event: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
+                Ok::<_, lambda_runtime::Error>(event.payload)
+            },
+        );
+        let _ = runtime.block_on(lambda_runtime::run(handler));
+        return;
+    }
+    let invokes: usize = std::env::var("BENCH_INVOKES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    runtime.block_on(bench(invokes));
+}
+
+async fn bench(invokes: usize) {
+    let me = std::env::current_exe().unwrap();
+    let code = tempfile::tempdir().unwrap();
+    let mut function = FunctionConfig::new("echo", code.path());
+    function.bootstrap = Some(me.clone());
+    function.environment.insert(ROLE.into(), "echo".into());
+    let emulator = Emulator::start(EmulatorConfig {
+        functions: vec![function],
+    })
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ours = listener.local_addr().unwrap().to_string();
+    let served = emulator.clone();
+    tokio::spawn(async move { served.serve_invoke_api(listener).await });
+    let ours = measure(&ours, "echo", invokes).await;
+
+    let mut rows = vec![("lambda-emulator", ours)];
+    let mut children = Vec::new();
+    match find_cargo_lambda() {
+        None => eprintln!("cargo-lambda not found (PATH, .venv/bin): measuring this emulator only"),
+        Some(cargo_lambda) => {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            children.push(
+                Command::new(cargo_lambda)
+                    .args([
+                        "lambda",
+                        "watch",
+                        "--only-lambda-apis",
+                        "-A",
+                        "127.0.0.1",
+                        "-P",
+                    ])
+                    .arg(port.to_string())
+                    .current_dir(env!("CARGO_MANIFEST_DIR"))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            );
+            let until = Instant::now() + Duration::from_secs(30);
+            while tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_err()
+            {
+                assert!(Instant::now() < until, "cargo-lambda did not start");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            children.push(
+                Command::new(&me)
+                    .env(ROLE, "echo")
+                    .env(
+                        "AWS_LAMBDA_RUNTIME_API",
+                        format!("http://127.0.0.1:{port}/.rt"),
+                    )
+                    .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+                    .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+                    .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            );
+            rows.push((
+                "cargo lambda watch",
+                measure(&format!("127.0.0.1:{port}"), "_", invokes).await,
+            ));
+        }
+    }
+    for child in &mut children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    emulator.shutdown().await;
+
+    println!("\nsequential trivial invokes ({invokes} after {WARMUP} warm-up), Invoke API over HTTP/1.1 keep-alive\n");
+    println!("| emulator | p50 (µs) | p90 (µs) | p99 (µs) | mean (µs) |");
+    println!("|---|---:|---:|---:|---:|");
+    for (name, samples) in &rows {
+        println!(
+            "| {name} | {} | {} | {} | {} |",
+            percentile(samples, 50.0),
+            percentile(samples, 90.0),
+            percentile(samples, 99.0),
+            samples.iter().sum::<u128>() / samples.len().max(1) as u128
+        );
+    }
+    if let [(_, ours), (_, theirs)] = rows.as_slice() {
+        let ratio = percentile(ours, 50.0) as f64 / percentile(theirs, 50.0).max(1) as f64;
+        println!("\np50 ratio lambda-emulator / cargo-lambda: {ratio:.2} (goal ≤ 0.50)");
+    }
+}
+
+fn find_cargo_lambda() -> Option<PathBuf> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    dirs.push(repo.join(".venv/bin"));
+    dirs.into_iter()
+        .map(|d| d.join("cargo-lambda"))
+        .find(|p| p.is_file())
+}
+
+/// Latencies in µs of `invokes` sequential invokes on one keep-alive connection.
+async fn measure(addr: &str, function: &str, invokes: usize) -> Vec<u128> {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let path = format!("/2015-03-31/functions/{function}/invocations");
+    let payload = Bytes::from_static(br#"{"bench":true}"#);
+    let mut samples = Vec::with_capacity(invokes);
+    for i in 0..WARMUP + invokes {
+        let request = http::Request::post(&path)
+            .header("host", addr)
+            .header("content-type", "application/json")
+            .body(Full::new(payload.clone()))
+            .unwrap();
+        sender.ready().await.unwrap();
+        let started = Instant::now();
+        let response = sender.send_request(request).await.unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let took = started.elapsed().as_micros();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(body, payload);
+        if i >= WARMUP {
+            samples.push(took);
+        }
+    }
+    samples
+}
+
+fn percentile(samples: &[u128], p: f64) -> u128 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    if sorted.is_empty() {
+        return 0;
+    }
+    let index = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}

@@ -42,7 +42,7 @@ pub fn decode_event(event: &[u8], options: &DecodeOptions) -> Result<DecodedEven
             (v2(&node)?, "body", "isBase64Encoded")
         }
         EventShape::ApiGatewayV1 => (v1(&node)?, "body", "isBase64Encoded"),
-        EventShape::Alb { multi_value } => (alb(&node, *multi_value)?, "body", "isBase64Encoded"),
+        EventShape::Alb { .. } => (alb(&node)?, "body", "isBase64Encoded"),
         EventShape::Envoy => (envoy(&node)?, "body", "is_base64_encoded"),
         _ => return Ok(pass_through(event, options)),
     };
@@ -106,7 +106,11 @@ fn v2(event: &Node<'_>) -> Result<Parts, DecodeError> {
     };
     let query: Cow<'_, str> = match opt_str(event, "rawQueryString", "rawQueryString")? {
         Some(q) => Cow::Borrowed(q),
-        None => Cow::Owned(encoded_query(event, "queryStringParameters", false)?),
+        None => {
+            let mut query = String::new();
+            for_each_query_param(event, |k, v| push_encoded_pair(&mut query, k, v))?;
+            Cow::Owned(query)
+        }
     };
     let uri = target(path, &query, "rawPath")?;
     let mut headers = HeaderMap::new();
@@ -150,11 +154,8 @@ fn v2(event: &Node<'_>) -> Result<Parts, DecodeError> {
 fn v1(event: &Node<'_>) -> Result<Parts, DecodeError> {
     let method = method(req_str(event, "httpMethod", "httpMethod")?, "httpMethod")?;
     let path = opt_str(event, "path", "path")?.unwrap_or("/");
-    let query = if event.field("multiValueQueryStringParameters").is_some() {
-        encoded_query(event, "multiValueQueryStringParameters", true)?
-    } else {
-        encoded_query(event, "queryStringParameters", false)?
-    };
+    let mut query = String::new();
+    for_each_query_param(event, |k, v| push_encoded_pair(&mut query, k, v))?;
     let uri = target(path, &query, "path")?;
     let headers = alb_or_v1_headers(event)?;
     Ok(Parts {
@@ -165,16 +166,11 @@ fn v1(event: &Node<'_>) -> Result<Parts, DecodeError> {
 }
 
 /// Application Load Balancer: parameters arrive still percent-encoded and are not decoded.
-fn alb(event: &Node<'_>, multi_value: bool) -> Result<Parts, DecodeError> {
+fn alb(event: &Node<'_>) -> Result<Parts, DecodeError> {
     let method = method(req_str(event, "httpMethod", "httpMethod")?, "httpMethod")?;
     let path = opt_str(event, "path", "path")?.unwrap_or("/");
-    let (field, multi) = if multi_value {
-        ("multiValueQueryStringParameters", true)
-    } else {
-        ("queryStringParameters", false)
-    };
     let mut query = String::new();
-    for_each_param(event, field, multi, |k, v| push_raw_pair(&mut query, k, v))?;
+    for_each_query_param(event, |k, v| push_raw_pair(&mut query, k, v))?;
     let uri = target(path, &query, "path")?;
     let headers = alb_or_v1_headers(event)?;
     Ok(Parts {
@@ -220,49 +216,47 @@ fn envoy(event: &Node<'_>) -> Result<Parts, DecodeError> {
     })
 }
 
-/// `multiValueHeaders` when present (it holds every value), else `headers`.
+/// Every value of `multiValueHeaders`, plus `headers` for names the multi-value map lacks (API
+/// Gateway sends both, consistent; hand-written events often fill only one).
 fn alb_or_v1_headers(event: &Node<'_>) -> Result<HeaderMap, DecodeError> {
     let mut headers = HeaderMap::new();
     if let Some(members) = opt_object(event, "multiValueHeaders", "multiValueHeaders")? {
         headers::from_multi(&mut headers, members, "multiValueHeaders")?;
-    } else if let Some(members) = opt_object(event, "headers", "headers")? {
-        headers::from_single(&mut headers, members, "headers")?;
+    }
+    if let Some(members) = opt_object(event, "headers", "headers")? {
+        let mut single = HeaderMap::new();
+        headers::from_single(&mut single, members, "headers")?;
+        headers::merge_missing(&mut headers, single);
     }
     Ok(headers)
 }
 
-/// A query string from decoded parameters, each component percent-encoded.
-fn encoded_query(event: &Node<'_>, field: &str, multi: bool) -> Result<String, DecodeError> {
-    let mut query = String::new();
-    for_each_param(event, field, multi, |k, v| {
-        push_encoded_pair(&mut query, k, v)
-    })?;
-    Ok(query)
-}
-
-fn for_each_param(
+/// Every value of `multiValueQueryStringParameters`, plus `queryStringParameters` for keys the
+/// multi-value map lacks, in event order.
+fn for_each_query_param(
     event: &Node<'_>,
-    field: &str,
-    multi: bool,
     mut f: impl FnMut(&str, &str),
 ) -> Result<(), DecodeError> {
-    let Some(members) = opt_object(event, field, field)? else {
-        return Ok(());
-    };
-    for (key, value) in members {
-        match value {
-            Node::Array(items) if multi => {
-                for item in items {
-                    if let Some(text) = scalar_text(item, || format!("{field}.{key}"))? {
-                        f(key, &text);
-                    }
-                }
+    const MULTI: &str = "multiValueQueryStringParameters";
+    const SINGLE: &str = "queryStringParameters";
+    let multi = opt_object(event, MULTI, MULTI)?.unwrap_or_default();
+    for (key, value) in multi {
+        let values = match value {
+            Node::Array(items) => items.as_slice(),
+            other => std::slice::from_ref(other),
+        };
+        for item in values {
+            if let Some(text) = scalar_text(item, || format!("{MULTI}.{key}"))? {
+                f(key, &text);
             }
-            other => {
-                if let Some(text) = scalar_text(other, || format!("{field}.{key}"))? {
-                    f(key, &text);
-                }
-            }
+        }
+    }
+    for (key, value) in opt_object(event, SINGLE, SINGLE)?.unwrap_or_default() {
+        if multi.iter().any(|(k, _)| k == key) {
+            continue;
+        }
+        if let Some(text) = scalar_text(value, || format!("{SINGLE}.{key}"))? {
+            f(key, &text);
         }
     }
     Ok(())

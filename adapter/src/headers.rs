@@ -68,6 +68,19 @@ pub(crate) fn from_multi(
     Ok(())
 }
 
+/// Add the headers of `single` whose names `map` does not have yet.
+pub(crate) fn merge_missing(map: &mut HeaderMap, single: HeaderMap) {
+    let mut current = None;
+    for (name, value) in single {
+        if let Some(name) = name {
+            current = (!map.contains_key(&name)).then_some(name);
+        }
+        if let Some(name) = &current {
+            map.append(name.clone(), value);
+        }
+    }
+}
+
 fn utf8<'v>(name: &HeaderName, value: &'v HeaderValue) -> Result<&'v str, EncodeError> {
     std::str::from_utf8(value.as_bytes()).map_err(|_| EncodeError::HeaderValueNotUtf8 {
         name: name.as_str().to_owned(),

@@ -12,7 +12,7 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE, SET_COOKIE, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use crate::body::decode_body;
-use crate::headers::{append, from_multi, from_single};
+use crate::headers::{append, from_multi, from_single, merge_missing};
 use crate::json::{opt_array, opt_bool, opt_object, Node};
 use crate::{DecodeError, PayloadFormat};
 
@@ -96,13 +96,7 @@ pub(crate) fn http_parts(
     if let Some(members) = opt_object(node, "headers", "headers")? {
         let mut single = HeaderMap::new();
         from_single(&mut single, members, "headers")?;
-        for name in single.keys() {
-            if !headers.contains_key(name) {
-                for value in single.get_all(name) {
-                    headers.append(name.clone(), value.clone());
-                }
-            }
-        }
+        merge_missing(&mut headers, single);
     }
     if let Some(cookies) = opt_array(node, "cookies", "cookies")? {
         for (i, cookie) in cookies.iter().enumerate() {

@@ -151,6 +151,14 @@ impl Environment {
         }
     }
 
+    /// False once any of its processes has exited (a warm environment that died while idle).
+    pub(crate) fn is_alive(&self) -> bool {
+        let runtime_alive = lock(&self.runtime)
+            .as_ref()
+            .is_some_and(|p| p.exited().is_none());
+        runtime_alive && lock(&self.extensions).iter().all(|p| p.exited().is_none())
+    }
+
     /// This environment's log.
     pub(crate) fn logs(&self) -> &Arc<LogSink> {
         &self.sandbox.logs

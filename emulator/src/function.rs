@@ -128,11 +128,7 @@ impl FunctionSpec {
         let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
         env.insert(
             "PATH".into(),
-            format!(
-                "{}:{}:{path}",
-                self.opt.join("bin").display(),
-                self.config.code.display()
-            ),
+            format!("{}:{path}", self.opt.join("bin").display()),
         );
         env.insert(
             "LD_LIBRARY_PATH".into(),

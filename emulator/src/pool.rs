@@ -135,7 +135,16 @@ impl Pool {
 
     /// Run one invocation in a warm or new environment; the slot is given back when it is over.
     pub(crate) async fn run(self: &Arc<Self>, permit: OwnedSemaphorePermit, job: Job) -> Answered {
-        let idle = lock(&self.idle).pop();
+        let idle = loop {
+            let Some(environment) = lock(&self.idle).pop() else {
+                break None;
+            };
+            if environment.is_alive() {
+                break Some(environment);
+            }
+            // It died while idle: Lambda would have replaced it, so do we.
+            tokio::spawn(async move { environment.shutdown("failure").await });
+        };
         let environment = match idle {
             Some(environment) => environment,
             None => match self.start_environment(true).await {

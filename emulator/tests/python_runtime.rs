@@ -458,3 +458,17 @@ async fn telemetry_subscribers_get_function_output_and_platform_events() {
     );
     emulator.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_environment_that_dies_while_idle_is_replaced() {
+    let emulator = start(vec![function("py")]).await;
+    let first = emulator
+        .invoke(request("py", json!({"then_exit": true})))
+        .await
+        .unwrap();
+    assert_eq!(first.function_error, None);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = emulator.invoke(request("py", json!({}))).await.unwrap();
+    assert_eq!(second.function_error, None, "{:?}", second.payload);
+    emulator.shutdown().await;
+}

@@ -434,13 +434,34 @@ impl Environment {
             .current()
             .as_mut()
             .and_then(|c| c.stream.take());
+        // An extension that reported exit/error takes the environment down with it.
+        let reason = reason.or_else(|| {
+            self.sandbox
+                .status
+                .borrow()
+                .exit_error
+                .is_some()
+                .then_some("failure")
+        });
         match reason {
             None => true,
             Some(reason) => {
                 if let Some(stream) = stream {
-                    let payload = timeout_payload(&dispatched.request_id, self.spec.timeout);
+                    let (code, payload) = if reason == "timeout" {
+                        let payload = timeout_payload(&dispatched.request_id, self.spec.timeout);
+                        ("Sandbox.Timedout", payload)
+                    } else {
+                        let status = lock(&self.runtime)
+                            .as_ref()
+                            .and_then(|p| p.exited())
+                            .unwrap_or_else(|| "an extension failed".to_owned());
+                        (
+                            "Runtime.ExitError",
+                            self.exit_payload(&dispatched.request_id, &status),
+                        )
+                    };
                     let _ = stream.try_send(Err(crate::invoke::StreamError {
-                        error_code: "Sandbox.Timedout".into(),
+                        error_code: code.into(),
                         error_details: String::from_utf8_lossy(&payload).into_owned(),
                     }));
                 }

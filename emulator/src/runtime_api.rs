@@ -173,6 +173,14 @@ async fn stream_response(
         let frame = match frame {
             Ok(frame) => frame,
             Err(e) => {
+                // A controller that took the stream (timeout) has already ended it with its error.
+                let taken = sandbox
+                    .current()
+                    .as_ref()
+                    .is_none_or(|c| c.stream.is_none());
+                if taken {
+                    break;
+                }
                 let _ = tx
                     .send(Err(StreamError {
                         error_code: "Runtime.TruncatedResponse".into(),

@@ -472,3 +472,41 @@ async fn an_environment_that_dies_while_idle_is_replaced() {
     assert_eq!(second.function_error, None, "{:?}", second.payload);
     emulator.shutdown().await;
 }
+
+#[tokio::test]
+async fn streams_arrive_progressively_and_a_timeout_ends_them_with_an_error() {
+    let emulator = start(vec![function("py")]).await;
+    let started = Instant::now();
+    let mut streaming = emulator
+        .invoke_stream(request(
+            "py",
+            json!({"stream": ["a", "b", "c", "d"], "stream_sleep": 0.8}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(streaming.content_type.as_deref(), Some("text/plain"));
+    let first = streaming.body.recv().await.unwrap().unwrap();
+    assert_eq!(first.as_ref(), b"a");
+    assert!(
+        started.elapsed() < Duration::from_millis(700),
+        "the first chunk must not wait for the rest"
+    );
+    let mut chunks = vec![first];
+    let mut error = None;
+    while let Some(item) = streaming.body.recv().await {
+        match item {
+            Ok(chunk) => chunks.push(chunk),
+            Err(e) => error = Some(e),
+        }
+    }
+    assert_eq!(chunks.len(), 3, "{chunks:?}");
+    let error = error.expect("the stream ends with the timeout");
+    assert_eq!(error.error_code, "Sandbox.Timedout");
+    assert!(error
+        .error_details
+        .contains("Task timed out after 2.00 seconds"));
+    // The environment was replaced.
+    let ok = emulator.invoke(request("py", json!({}))).await.unwrap();
+    assert_eq!(ok.function_error, None);
+    emulator.shutdown().await;
+}

@@ -9,6 +9,8 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::DecodeError;
 
+mod parse;
+
 /// One member of a JSON object.
 pub(crate) type Member<'a> = (Cow<'a, str>, Node<'a>);
 
@@ -24,8 +26,17 @@ pub(crate) enum Node<'a> {
 }
 
 impl<'a> Node<'a> {
-    /// Parse `input`; any JSON is accepted.
+    /// Parse `input`; any JSON is accepted. The fast parser runs first; whatever it declines,
+    /// serde_json parses or explains.
     pub(crate) fn parse(input: &'a [u8]) -> Result<Self, DecodeError> {
+        match parse::parse(input) {
+            Some(node) => Ok(node),
+            None => Self::parse_with_serde(input),
+        }
+    }
+
+    /// Parse `input` with serde_json alone.
+    pub(crate) fn parse_with_serde(input: &'a [u8]) -> Result<Self, DecodeError> {
         let mut de = serde_json::Deserializer::from_slice(input);
         let node = Node::deserialize(&mut de).map_err(DecodeError::InvalidJson)?;
         de.end().map_err(DecodeError::InvalidJson)?;

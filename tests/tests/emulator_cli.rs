@@ -34,8 +34,12 @@ struct Child(std::process::Child);
 
 impl Drop for Child {
     fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_some() {
+            return;
+        }
         let _ = Command::new("kill")
             .args(["-TERM", &self.0.id().to_string()])
+            .stderr(Stdio::null())
             .status();
         if wait_exit(&mut self.0, Duration::from_secs(5)).is_none() {
             let _ = self.0.kill();

@@ -193,19 +193,47 @@ async fn trace_headers_reach_the_service() {
             .ends_with(":function:rs"),
         "{context}"
     );
-    if let Some(trace) = header("x-amzn-trace-id") {
-        let parent = header("traceparent").expect("traceparent derived from the trace id");
-        let root = trace
-            .split(';')
-            .find_map(|f| f.strip_prefix("Root="))
-            .unwrap()
-            .replace("1-", "")
-            .replace('-', "");
-        assert!(
-            parent.starts_with(&format!("00-{root}-")),
-            "{parent} from {trace}"
-        );
-    }
+    // The emulator sends Lambda-Runtime-Trace-Id as Lambda does.
+    let trace = header("x-amzn-trace-id").expect("x-amzn-trace-id from Lambda-Runtime-Trace-Id");
+    assert_eq!(context["xray_trace_id"], trace.as_str());
+    let parent = header("traceparent").expect("traceparent derived from the trace id");
+    let root = trace
+        .split(';')
+        .find_map(|f| f.strip_prefix("Root="))
+        .unwrap()
+        .strip_prefix("1-")
+        .unwrap()
+        .replace('-', "");
+    assert!(
+        parent.starts_with(&format!("00-{root}-")) && parent.len() == 55,
+        "{parent} from {trace}"
+    );
+    // A traceparent the caller sent is kept.
+    let event = harness::v2_event(
+        "GET",
+        "/echo",
+        "",
+        &[(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )],
+        b"",
+    );
+    let echo: Value = serde_json::from_slice(&harness::result_body(&harness::json(
+        &harness::invoke(&emulator, "rs", &event).await,
+    )))
+    .unwrap();
+    let sent: Vec<&Value> = echo["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h[0] == "traceparent")
+        .collect();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0][1],
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    );
     emulator.shutdown().await;
 }
 

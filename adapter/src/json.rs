@@ -267,40 +267,49 @@ impl<'de> Deserialize<'de> for Key<'de> {
 }
 
 /// Append `s` as a JSON string (quoted and escaped as serde_json does: `"`, `\\` and control
-/// characters; everything else, non-ASCII included, verbatim). Runs of bytes that need no escape
-/// are found eight at a time and copied in one go.
+/// characters; everything else, non-ASCII included, verbatim). The three characters text needs
+/// escaped most (`"`, `\\`, newline) are found with `memchr3` (SIMD); runs between them are
+/// copied whole unless they hold another control character.
 pub(crate) fn push_str(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
+    let mut rest = s.as_bytes();
+    out.reserve(rest.len() + 2);
     out.push(b'"');
+    while let Some(i) = memchr::memchr3(b'"', b'\\', b'\n', rest) {
+        push_run(out, &rest[..i]);
+        push_escape(out, rest[i]);
+        rest = &rest[i + 1..];
+    }
+    push_run(out, rest);
+    out.push(b'"');
+}
+
+/// Append a run that holds no `"`, `\\` or newline, escaping any other control character.
+fn push_run(out: &mut Vec<u8>, run: &[u8]) {
+    if !parse::has_control(run) {
+        out.extend_from_slice(run);
+        return;
+    }
     let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        while let Some(chunk) = bytes.get(i..i + 8) {
-            let mut word = [0; 8];
-            word.copy_from_slice(chunk);
-            if needs_escape_any(u64::from_le_bytes(word)) {
-                break;
-            }
-            i += 8;
-        }
-        let Some(&b) = bytes.get(i) else { break };
-        if let Some(escape) = escape_of(b) {
-            out.extend_from_slice(&bytes[start..i]);
-            match escape {
-                Escape::Short(c) => out.extend_from_slice(&[b'\\', c]),
-                Escape::Unicode => {
-                    const HEX: &[u8; 16] = b"0123456789abcdef";
-                    out.extend_from_slice(b"\\u00");
-                    out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xF)]]);
-                }
-            }
+    for (i, &b) in run.iter().enumerate() {
+        if b < 0x20 {
+            out.extend_from_slice(&run[start..i]);
+            push_escape(out, b);
             start = i + 1;
         }
-        i += 1;
     }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
+    out.extend_from_slice(&run[start..]);
+}
+
+fn push_escape(out: &mut Vec<u8>, b: u8) {
+    match escape_of(b) {
+        Some(Escape::Short(c)) => out.extend_from_slice(&[b'\\', c]),
+        Some(Escape::Unicode) => {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xF)]]);
+        }
+        None => out.push(b),
+    }
 }
 
 enum Escape {
@@ -320,18 +329,6 @@ fn escape_of(b: u8) -> Option<Escape> {
         0x00..=0x1F => Escape::Unicode,
         _ => return None,
     })
-}
-
-/// Whether any of the eight bytes is a control character, `"` or `\\` (exact, no false negatives;
-/// the classic "has zero byte" / "has byte less than" bit tricks).
-fn needs_escape_any(word: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
-    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH != 0;
-    below_space
-        || has_zero(word ^ (ONES * u64::from(b'"')))
-        || has_zero(word ^ (ONES * u64::from(b'\\')))
 }
 
 /// Append `"key":`, preceded by a comma unless it is the first member.
@@ -397,6 +394,17 @@ mod tests {
                 serde_json::to_string(&s).unwrap(),
                 "{s:?}"
             );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn escaping_matches_serde_json_for_any_string(s in "(\\PC|[\u{0}-\u{1f}\"\\\\\n]){0,300}") {
+            let mut ours = Vec::new();
+            push_str(&mut ours, &s);
+            proptest::prop_assert_eq!(String::from_utf8(ours).unwrap(), serde_json::to_string(&s).unwrap());
         }
     }
 

@@ -5,6 +5,29 @@
 //! [`EventShape`] it came in, and [`encode_response`] answers in that shape. Mesh side:
 //! [`encode_request`] builds the event mesh-proxy sends and [`decode_result`] turns the function's
 //! result back into an `http::Response`. [`run`] serves a tower service on `lambda_runtime`.
+//!
+//! ```
+//! use lambda_mesh_adapter::*;
+//!
+//! // Mesh side: the event to send.
+//! let request = http::Request::builder()
+//!     .method("POST")
+//!     .uri("/orders?id=1")
+//!     .header("content-type", "application/json")
+//!     .body(Bytes::from_static(b"{\"qty\":3}"))?;
+//! let event = encode_request(&request, PayloadFormat::V2, &RequestMeta::default())?;
+//!
+//! // Function side: decode it, answer in its shape.
+//! let decoded = decode_event(&event, &DecodeOptions::new())?;
+//! assert_eq!(decoded.request.uri(), "/orders?id=1");
+//! let response = http::Response::builder().status(201).body(Bytes::from_static(b"ok"))?;
+//! let result = encode_response(response, &decoded.shape)?;
+//!
+//! // Mesh side: the response for the caller.
+//! let response = decode_result(result, PayloadFormat::V2)?;
+//! assert_eq!(response.status(), 201);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod body;
 mod detect;

@@ -222,7 +222,7 @@ impl<'a> Parser<'a> {
 
 /// Whether `run` holds a control character (not allowed unescaped in a JSON string). Written
 /// without an early exit so it vectorises.
-fn has_control(run: &[u8]) -> bool {
+pub(super) fn has_control(run: &[u8]) -> bool {
     run.chunks(64)
         .any(|chunk| chunk.iter().fold(false, |found, &b| found | (b < 0x20)))
 }

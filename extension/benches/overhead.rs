@@ -35,6 +35,8 @@ struct Candidate {
     binary: PathBuf,
     /// How this extension is told the service's port.
     port_var: &'static str,
+    /// More environment for the function.
+    env: &'static [(&'static str, &'static str)],
 }
 
 fn root() -> PathBuf {
@@ -101,6 +103,9 @@ fn function(candidate: &Candidate, layer: &Path, code: &Path, port: u16) -> Func
     function
         .environment
         .insert(candidate.port_var.into(), port.to_string());
+    for (key, value) in candidate.env {
+        function.environment.insert((*key).into(), (*value).into());
+    }
     function
 }
 
@@ -309,7 +314,9 @@ struct Row {
     small: (Duration, Duration),
     large: (Duration, Duration),
     ready: Duration,
-    rss: Option<(u64, u64)>,
+    /// (VmRSS, VmHWM) in KiB after the 1 KiB phase and after the 1 MiB phase.
+    rss_small: Option<(u64, u64)>,
+    rss_large: Option<(u64, u64)>,
     size: Option<u64>,
 }
 
@@ -354,8 +361,9 @@ async fn measure(
     .unwrap();
     invoked(&emulator, candidate.label, SMALL, 50).await; // warm-up
     let mut small = invoked(&emulator, candidate.label, SMALL, SMALL_ROUNDS).await;
+    let rss_small = rss_of(candidate.name);
     let mut large = invoked(&emulator, candidate.label, LARGE, LARGE_ROUNDS).await;
-    let rss = rss_of(candidate.name);
+    let rss_large = rss_of(candidate.name);
     emulator.shutdown().await;
     let over = |mut samples: Vec<Duration>, direct: (Duration, Duration)| {
         let p50 = percentile(&mut samples, 0.5).saturating_sub(direct.0);
@@ -367,7 +375,8 @@ async fn measure(
         small: over(std::mem::take(&mut small), direct_small),
         large: over(std::mem::take(&mut large), direct_large),
         ready,
-        rss,
+        rss_small,
+        rss_large,
         size: stripped_size(&candidate.binary),
     }
 }
@@ -394,23 +403,40 @@ fn main() {
         let mut large = direct(service, LARGE, LARGE_ROUNDS).await;
         let direct_small = (percentile(&mut small, 0.5), percentile(&mut small, 0.99));
         let direct_large = (percentile(&mut large, 0.5), percentile(&mut large, 0.99));
-        let mut candidates = vec![Candidate {
-            label: "lambda-mesh",
-            name: "lambda-mesh",
-            // The layer's stripped release binary when `make layer` built one, else this build's.
-            binary: std::env::var_os("MESH_BIN").map(PathBuf::from).unwrap_or_else(|| {
-                let layer = root().join("target/layer/extensions/lambda-mesh");
-                if layer.exists() {
-                    layer
-                } else {
-                    PathBuf::from(env!("CARGO_BIN_EXE_lambda-mesh-extension"))
-                }
-            }),
-            port_var: "LAMBDA_MESH_PORT",
-        }];
+        // The layer's stripped release binary when `make layer` built one, else this build's.
+        let mesh = std::env::var_os("MESH_BIN").map(PathBuf::from).unwrap_or_else(|| {
+            let layer = root().join("target/layer/extensions/lambda-mesh");
+            if layer.exists() {
+                layer
+            } else {
+                PathBuf::from(env!("CARGO_BIN_EXE_lambda-mesh-extension"))
+            }
+        });
+        let mut candidates = vec![
+            Candidate {
+                label: "lambda-mesh",
+                name: "lambda-mesh",
+                binary: mesh.clone(),
+                port_var: "LAMBDA_MESH_PORT",
+                env: &[],
+            },
+            Candidate {
+                label: "lambda-mesh-untuned",
+                name: "lambda-mesh",
+                binary: mesh,
+                port_var: "LAMBDA_MESH_PORT",
+                env: &[("LAMBDA_MESH_MALLOC_TUNING", "false")],
+            },
+        ];
         let lwa = std::env::var_os("LWA_BIN").map(PathBuf::from).unwrap_or_else(|| root().join(".tools/bin/lambda-adapter"));
         if lwa.exists() {
-            candidates.push(Candidate { label: "aws-lambda-web-adapter", name: "lambda-adapter", binary: lwa, port_var: "AWS_LWA_PORT" });
+            candidates.push(Candidate {
+                label: "aws-lambda-web-adapter",
+                name: "lambda-adapter",
+                binary: lwa,
+                port_var: "AWS_LWA_PORT",
+                env: &[],
+            });
         } else {
             eprintln!("{} not found: LWA rows skipped (make deps-lwa)", lwa.display());
         }
@@ -426,7 +452,7 @@ fn main() {
         println!("direct to the service: 1 KiB p50 {} ms p99 {} ms; 1 MiB p50 {} ms p99 {} ms",
             ms(direct_small.0), ms(direct_small.1), ms(direct_large.0), ms(direct_large.1));
         println!();
-        println!("| extension | 1 KiB: invoke − direct p50 / p99 (ms) | 1 KiB: net of emulator floor p50 (ms) | 1 MiB: invoke − direct p50 / p99 (ms) | 1 MiB: net of emulator floor p50 (ms) | time to ready p50 (ms) | RSS serving / peak (MiB) | stripped binary (MB) |");
+        println!("| extension | 1 KiB: invoke − direct p50 / p99 (ms) | 1 KiB: net of emulator floor p50 (ms) | 1 MiB: invoke − direct p50 / p99 (ms) | 1 MiB: net of emulator floor p50 (ms) | time to ready p50 (ms) | RSS after 1 KiB / after 1 MiB / peak (MiB) | stripped binary (MB) |");
         println!("|---|---|---|---|---|---|---|---|");
         // Time to ready, the candidates interleaved so background load hits both alike.
         let mut ready: Vec<Vec<Duration>> = vec![Vec::new(); candidates.len()];
@@ -438,9 +464,13 @@ fn main() {
         for (candidate, mut samples) in candidates.iter().zip(ready) {
             let ready = percentile(&mut samples, 0.5);
             let row = measure(candidate, ready, service, direct_small, direct_large).await;
-            let rss = row.rss.map_or("n/a".into(), |(now, peak)| {
-                format!("{:.1} / {:.1}", now as f64 / 1024.0, peak as f64 / 1024.0)
-            });
+            let mib = |kib: u64| format!("{:.1}", kib as f64 / 1024.0);
+            let rss = match (row.rss_small, row.rss_large) {
+                (Some((small, _)), Some((large, peak))) => {
+                    format!("{} / {} / {}", mib(small), mib(large), mib(peak))
+                }
+                _ => "n/a".into(),
+            };
             let size = row
                 .size
                 .map_or("n/a".into(), |s| format!("{:.2}", s as f64 / 1_000_000.0));

@@ -45,6 +45,8 @@ pub fn encode_stream_prelude(parts: &Parts) -> Result<Bytes, EncodeError> {
 #[derive(Debug, Default)]
 pub struct StreamPreludeDecoder {
     buffer: BytesMut,
+    /// Bytes already searched for a NUL, so small chunks are not rescanned.
+    scanned: usize,
     done: bool,
 }
 
@@ -61,9 +63,12 @@ impl StreamPreludeDecoder {
             return Err(DecodeError::malformed("prelude", "already decoded"));
         }
         self.buffer.extend_from_slice(chunk);
-        let Some(nul) = self.buffer.iter().position(|b| *b == 0) else {
+        let Some(nul) = memchr::memchr(0, &self.buffer[self.scanned..]).map(|i| self.scanned + i)
+        else {
+            self.scanned = self.buffer.len();
             return self.check_size();
         };
+        self.scanned = nul;
         let end = nul + SEPARATOR.len();
         let available = self.buffer.len().min(end);
         if self.buffer[nul..available].iter().any(|b| *b != 0) {

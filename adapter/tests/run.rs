@@ -30,6 +30,8 @@ use tokio::sync::mpsc;
 
 const CHILD_ENV: &str = "LAMBDA_MESH_ADAPTER_TEST_CHILD";
 
+const NAME: &str = "run_serves_events_through_the_runtime_api";
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -37,10 +39,22 @@ fn main() {
         .unwrap();
     if std::env::var_os(CHILD_ENV).is_some() {
         runtime.block_on(child());
-    } else {
-        runtime.block_on(parent());
-        println!("test run_serves_events_through_the_runtime_api ... ok");
+        return;
     }
+    // Honour the libtest arguments that matter here: `--list` and a name filter.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        println!("{NAME}: test");
+        return;
+    }
+    let filter = args.iter().find(|a| !a.starts_with('-'));
+    if filter.is_some_and(|f| !NAME.contains(f.as_str())) {
+        println!("running 0 tests");
+        return;
+    }
+    println!("running 1 test");
+    runtime.block_on(parent());
+    println!("test {NAME} ... ok");
 }
 
 /// The function: an axum router echoing what it received.

@@ -1,82 +1,25 @@
 //! One execution environment: its processes, its init, its invocations and its shutdown.
 
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
+pub(crate) use crate::failure::InitFailure;
+use crate::failure::{exit_payload, timeout_payload};
 use crate::function::FunctionSpec;
 use crate::logs::LogSink;
+use crate::process::{signal, spawn, wait_exits, Process};
 use crate::sandbox::{Current, Invocation, RuntimeResult, Sandbox, Status};
 
 /// Time extensions get between `SHUTDOWN` and `SIGKILL` (Lambda: 2,000 ms with extensions).
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_millis(2000);
 /// How often exits are checked while waiting for init.
 const POLL: Duration = Duration::from_millis(20);
-
-/// Why an environment could not initialise; rendered per invocation as Lambda does.
-#[derive(Debug, Clone)]
-pub(crate) enum InitFailure {
-    /// The runtime or an extension posted `init/error`: the payload.
-    Posted(Bytes),
-    /// The runtime exited: `exit status N`.
-    RuntimeExit(String),
-    /// An extension exited during init.
-    ExtensionExit(String),
-    /// Init did not finish in time.
-    Timeout(Duration),
-    /// No bootstrap, or it could not be started.
-    Entrypoint(String),
-}
-
-impl InitFailure {
-    /// The function error payload an invocation gets.
-    pub(crate) fn payload(&self, request_id: &str) -> Bytes {
-        let (error_type, message) = match self {
-            InitFailure::Posted(payload) => return payload.clone(),
-            InitFailure::RuntimeExit(status) => (
-                "Runtime.ExitError",
-                format!("RequestId: {request_id} Error: Runtime exited with error: {status}"),
-            ),
-            InitFailure::ExtensionExit(status) => (
-                "Extension.Crash",
-                format!("RequestId: {request_id} Error: an extension exited during init: {status}"),
-            ),
-            InitFailure::Timeout(after) => (
-                "Sandbox.Timedout",
-                format!(
-                    "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
-                    after.as_secs_f64()
-                ),
-            ),
-            InitFailure::Entrypoint(message) => (
-                "Runtime.InvalidEntrypoint",
-                format!("RequestId: {request_id} Error: {message}"),
-            ),
-        };
-        Bytes::from(
-            serde_json::json!({ "errorType": error_type, "errorMessage": message }).to_string(),
-        )
-    }
-}
-
-/// A started process: its process group id and its exit.
-struct Process {
-    pid: i32,
-    exit: watch::Receiver<Option<String>>,
-}
-
-impl Process {
-    fn exited(&self) -> Option<String> {
-        self.exit.borrow().clone()
-    }
-}
 
 /// What an invocation came to.
 pub(crate) enum Outcome {
@@ -181,9 +124,14 @@ impl Environment {
             .collect();
         let env = self.spec.process_env(runtime_api, &ports);
         for path in &self.spec.extensions {
-            let process = self
-                .spawn(path.as_os_str(), &[], &env)
-                .map_err(|e| InitFailure::ExtensionExit(format!("{}: {e}", path.display())))?;
+            let process = spawn(
+                &self.sandbox.logs,
+                &self.spec.config.code,
+                path.as_os_str(),
+                &[],
+                &env,
+            )
+            .map_err(|e| InitFailure::ExtensionExit(format!("{}: {e}", path.display())))?;
             lock(&self.extensions).push(Arc::new(process));
         }
         let count = self.spec.extensions.len();
@@ -194,11 +142,11 @@ impl Environment {
             .runtime_command()
             .map_err(InitFailure::Entrypoint)?;
         let args: Vec<&std::ffi::OsStr> = command.args.iter().map(|a| a.as_ref()).collect();
-        let runtime = self
-            .spawn(command.program.as_os_str(), &args, &env)
-            .map_err(|e| {
-                InitFailure::Entrypoint(format!("cannot start {}: {e}", command.program.display()))
-            })?;
+        let logs = &self.sandbox.logs;
+        let code = &self.spec.config.code;
+        let runtime = spawn(logs, code, command.program.as_os_str(), &args, &env).map_err(|e| {
+            InitFailure::Entrypoint(format!("cannot start {}: {e}", command.program.display()))
+        })?;
         *lock(&self.runtime) = Some(Arc::new(runtime));
         self.wait_init(deadline, started, |s| {
             s.runtime_waiting && s.extensions_waiting()
@@ -239,44 +187,6 @@ impl Environment {
                 _ = tokio::time::sleep_until(deadline) => {}
             }
         }
-    }
-
-    fn spawn(
-        &self,
-        program: &std::ffi::OsStr,
-        args: &[&std::ffi::OsStr],
-        env: &std::collections::BTreeMap<String, String>,
-    ) -> std::io::Result<Process> {
-        let mut command = tokio::process::Command::new(program);
-        command
-            .args(args)
-            .env_clear()
-            .envs(env)
-            .current_dir(&self.spec.config.code)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        let mut child = command.spawn()?;
-        if let Some(stdout) = child.stdout.take() {
-            self.sandbox.logs.capture(stdout);
-        }
-        if let Some(stderr) = child.stderr.take() {
-            self.sandbox.logs.capture(stderr);
-        }
-        let pid = child
-            .id()
-            .and_then(|id| i32::try_from(id).ok())
-            .unwrap_or(0);
-        let (tx, exit) = watch::channel(None);
-        tokio::spawn(async move {
-            let description = match child.wait().await {
-                Ok(status) => describe(status),
-                Err(e) => format!("wait failed: {e}"),
-            };
-            let _ = tx.send(Some(description));
-        });
-        Ok(Process { pid, exit })
     }
 
     /// Hand one invocation to the runtime and wait for its answer (or its failure).
@@ -326,7 +236,7 @@ impl Environment {
                     .await
             }
             _ => Outcome::Failed(
-                self.exit_payload(&job.request_id, "the environment shut down"),
+                exit_payload(&job.request_id, "the environment shut down"),
                 "failure",
             ),
         };
@@ -365,19 +275,11 @@ impl Environment {
             biased;
             result = result => match result {
                 Ok(result) => Outcome::Result(result),
-                Err(_) => Outcome::Failed(self.exit_payload(request_id, "the environment shut down"), "failure"),
+                Err(_) => Outcome::Failed(exit_payload(request_id, "the environment shut down"), "failure"),
             },
-            status = exited => Outcome::Failed(self.exit_payload(request_id, &status), "failure"),
+            status = exited => Outcome::Failed(exit_payload(request_id, &status), "failure"),
             _ = tokio::time::sleep_until(deadline) => Outcome::Failed(timeout_payload(request_id, self.spec.timeout), "timeout"),
         }
-    }
-
-    fn exit_payload(&self, request_id: &str, status: &str) -> Bytes {
-        let message = format!("RequestId: {request_id} Error: Runtime exited with error: {status}");
-        Bytes::from(
-            serde_json::json!({ "errorType": "Runtime.ExitError", "errorMessage": message })
-                .to_string(),
-        )
     }
 
     /// Log the invocation's END and REPORT lines.
@@ -457,7 +359,7 @@ impl Environment {
                             .unwrap_or_else(|| "an extension failed".to_owned());
                         (
                             "Runtime.ExitError",
-                            self.exit_payload(&dispatched.request_id, &status),
+                            exit_payload(&dispatched.request_id, &status),
                         )
                     };
                     let _ = stream.try_send(Err(crate::invoke::StreamError {
@@ -525,40 +427,6 @@ impl Drop for Environment {
             }
             let _ = self.stop_server.send(true);
         }
-    }
-}
-
-/// `{"errorType":"Sandbox.Timedout", ...}` exactly as Lambda words it.
-pub(crate) fn timeout_payload(request_id: &str, timeout: Duration) -> Bytes {
-    let message = format!(
-        "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
-        timeout.as_secs_f64()
-    );
-    Bytes::from(
-        serde_json::json!({ "errorType": "Sandbox.Timedout", "errorMessage": message }).to_string(),
-    )
-}
-
-fn signal(process: &Process, signal: Signal) {
-    if process.pid > 0 && (process.exited().is_none() || signal == Signal::SIGKILL) {
-        // The group may already be gone; nothing to do then.
-        let _ = killpg(Pid::from_raw(process.pid), signal);
-    }
-}
-
-async fn wait_exits(processes: &[Arc<Process>], deadline: tokio::time::Instant) {
-    for process in processes {
-        let mut exit = process.exit.clone();
-        let _ = tokio::time::timeout_at(deadline, exit.wait_for(|e| e.is_some())).await;
-    }
-}
-
-fn describe(status: std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exit status {code}"),
-        (None, Some(signal)) => format!("signal: {signal}"),
-        _ => "exit status unknown".to_owned(),
     }
 }
 

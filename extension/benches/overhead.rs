@@ -26,7 +26,7 @@ const SMALL: usize = 1024;
 const LARGE: usize = 1024 * 1024;
 const SMALL_ROUNDS: usize = 1000;
 const LARGE_ROUNDS: usize = 60;
-const READY_ROUNDS: usize = 15;
+const READY_ROUNDS: usize = 21;
 
 struct Candidate {
     label: &'static str,
@@ -187,9 +187,9 @@ async fn invoked(emulator: &Emulator, name: &str, size: usize, rounds: usize) ->
     samples
 }
 
-/// VmRSS and VmHWM (KiB) of this process's child running `extensions/NAME` (the emulator runs
-/// in-process, so the extension is our child).
-fn rss_of(name: &str) -> Option<(u64, u64)> {
+/// VmRSS, RssAnon and VmHWM (KiB) of this process's child running `extensions/NAME` (the
+/// emulator runs in-process, so the extension is our child).
+fn rss_of(name: &str) -> Option<(u64, u64, u64)> {
     let me = std::process::id().to_string();
     let marker = format!("extensions/{name}");
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
@@ -211,7 +211,7 @@ fn rss_of(name: &str) -> Option<(u64, u64)> {
             continue;
         }
         let kib = |name: &str| field(name).and_then(|v| v.parse().ok());
-        return Some((kib("VmRSS:")?, kib("VmHWM:")?));
+        return Some((kib("VmRSS:")?, kib("RssAnon:")?, kib("VmHWM:")?));
     }
     None
 }
@@ -314,14 +314,14 @@ struct Row {
     small: (Duration, Duration),
     large: (Duration, Duration),
     ready: Duration,
-    /// (VmRSS, VmHWM) in KiB after the 1 KiB phase and after the 1 MiB phase.
-    rss_small: Option<(u64, u64)>,
-    rss_large: Option<(u64, u64)>,
+    /// (VmRSS, RssAnon, VmHWM) in KiB after the 1 KiB phase and after the 1 MiB phase.
+    rss_small: Option<(u64, u64, u64)>,
+    rss_large: Option<(u64, u64, u64)>,
     size: Option<u64>,
 }
 
 /// The emulator's init time (extension start → registered, service ready, runtime in `next`).
-async fn time_to_ready(candidate: &Candidate, service: SocketAddr) -> Duration {
+async fn time_to_ready(candidate: &Candidate, service: SocketAddr) -> Option<Duration> {
     let (layer_dir, code) = layer(candidate);
     let init = std::sync::Arc::new(std::sync::Mutex::new(None));
     let hook = init.clone();
@@ -338,7 +338,13 @@ async fn time_to_ready(candidate: &Candidate, service: SocketAddr) -> Duration {
     .unwrap();
     emulator.shutdown().await;
     let result = init.lock().unwrap().clone();
-    result.unwrap().expect("init succeeds")
+    match result {
+        Some(Ok(ready)) => Some(ready),
+        failure => {
+            eprintln!("{}: init failed: {failure:?}", candidate.label);
+            None
+        }
+    }
 }
 
 async fn measure(
@@ -452,23 +458,42 @@ fn main() {
         println!("direct to the service: 1 KiB p50 {} ms p99 {} ms; 1 MiB p50 {} ms p99 {} ms",
             ms(direct_small.0), ms(direct_small.1), ms(direct_large.0), ms(direct_large.1));
         println!();
-        println!("| extension | 1 KiB: invoke − direct p50 / p99 (ms) | 1 KiB: net of emulator floor p50 (ms) | 1 MiB: invoke − direct p50 / p99 (ms) | 1 MiB: net of emulator floor p50 (ms) | time to ready p50 (ms) | RSS after 1 KiB / after 1 MiB / peak (MiB) | stripped binary (MB) |");
+        println!("| extension | 1 KiB: invoke − direct p50 / p99 (ms) | 1 KiB: net of emulator floor p50 (ms) | 1 MiB: invoke − direct p50 / p99 (ms) | 1 MiB: net of emulator floor p50 (ms) | time to ready p50 (ms) | RSS (anonymous) after 1 KiB / after 1 MiB, peak (MiB) | stripped binary (MB) |");
         println!("|---|---|---|---|---|---|---|---|");
         // Time to ready, the candidates interleaved so background load hits both alike.
         let mut ready: Vec<Vec<Duration>> = vec![Vec::new(); candidates.len()];
-        for _ in 0..READY_ROUNDS {
-            for (i, candidate) in candidates.iter().enumerate() {
-                ready[i].push(time_to_ready(candidate, service).await);
+        // The order rotates each round, so no candidate always follows the same one.
+        for round in 0..READY_ROUNDS {
+            for k in 0..candidates.len() {
+                let i = (round + k) % candidates.len();
+                // A failed init (aws-lambda-web-adapter registers from a spawned task and may
+                // reach invocation/next first, which closes registration) is left out.
+                if let Some(time) = time_to_ready(&candidates[i], service).await {
+                    ready[i].push(time);
+                }
             }
         }
         for (candidate, mut samples) in candidates.iter().zip(ready) {
-            let ready = percentile(&mut samples, 0.5);
+            let failed = READY_ROUNDS - samples.len();
+            let ready = if samples.is_empty() {
+                Duration::ZERO
+            } else {
+                percentile(&mut samples, 0.5)
+            };
+            if failed > 0 {
+                eprintln!("{}: {failed} of {READY_ROUNDS} inits failed", candidate.label);
+            }
             let row = measure(candidate, ready, service, direct_small, direct_large).await;
             let mib = |kib: u64| format!("{:.1}", kib as f64 / 1024.0);
             let rss = match (row.rss_small, row.rss_large) {
-                (Some((small, _)), Some((large, peak))) => {
-                    format!("{} / {} / {}", mib(small), mib(large), mib(peak))
-                }
+                (Some((small, small_anon, _)), Some((large, large_anon, peak))) => format!(
+                    "{} ({}) / {} ({}) / {}",
+                    mib(small),
+                    mib(small_anon),
+                    mib(large),
+                    mib(large_anon),
+                    mib(peak)
+                ),
                 _ => "n/a".into(),
             };
             let size = row

@@ -1,6 +1,7 @@
-//! A borrowed JSON tree and a small JSON writer: events and results are parsed once into [`Node`]
-//! (strings without escapes, such as a base64 body, are borrowed, not copied), and written by hand
-//! so a body is escaped or base64-encoded straight into the output buffer.
+//! JSON in and out. Events and results are parsed once into a borrowed tree, [`Node`] (strings
+//! without escapes, such as a base64 body, are borrowed, not copied; `parse`), and results are
+//! written by hand so a body is escaped or base64-encoded straight into the output buffer
+//! (`write`).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -10,6 +11,9 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use crate::DecodeError;
 
 mod parse;
+mod write;
+
+pub(crate) use write::{push_key, push_str};
 
 /// One member of a JSON object.
 pub(crate) type Member<'a> = (Cow<'a, str>, Node<'a>);
@@ -266,81 +270,6 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
-/// Append `s` as a JSON string (quoted and escaped as serde_json does: `"`, `\\` and control
-/// characters; everything else, non-ASCII included, verbatim). The three characters text needs
-/// escaped most (`"`, `\\`, newline) are found with `memchr3` (SIMD); runs between them are
-/// copied whole unless they hold another control character.
-pub(crate) fn push_str(out: &mut Vec<u8>, s: &str) {
-    let mut rest = s.as_bytes();
-    out.reserve(rest.len() + 2);
-    out.push(b'"');
-    while let Some(i) = memchr::memchr3(b'"', b'\\', b'\n', rest) {
-        push_run(out, &rest[..i]);
-        push_escape(out, rest[i]);
-        rest = &rest[i + 1..];
-    }
-    push_run(out, rest);
-    out.push(b'"');
-}
-
-/// Append a run that holds no `"`, `\\` or newline, escaping any other control character.
-fn push_run(out: &mut Vec<u8>, run: &[u8]) {
-    if !parse::has_control(run) {
-        out.extend_from_slice(run);
-        return;
-    }
-    let mut start = 0;
-    for (i, &b) in run.iter().enumerate() {
-        if b < 0x20 {
-            out.extend_from_slice(&run[start..i]);
-            push_escape(out, b);
-            start = i + 1;
-        }
-    }
-    out.extend_from_slice(&run[start..]);
-}
-
-fn push_escape(out: &mut Vec<u8>, b: u8) {
-    match escape_of(b) {
-        Some(Escape::Short(c)) => out.extend_from_slice(&[b'\\', c]),
-        Some(Escape::Unicode) => {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(b"\\u00");
-            out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xF)]]);
-        }
-        None => out.push(b),
-    }
-}
-
-enum Escape {
-    Short(u8),
-    Unicode,
-}
-
-fn escape_of(b: u8) -> Option<Escape> {
-    Some(match b {
-        b'"' => Escape::Short(b'"'),
-        b'\\' => Escape::Short(b'\\'),
-        b'\n' => Escape::Short(b'n'),
-        b'\r' => Escape::Short(b'r'),
-        b'\t' => Escape::Short(b't'),
-        0x08 => Escape::Short(b'b'),
-        0x0C => Escape::Short(b'f'),
-        0x00..=0x1F => Escape::Unicode,
-        _ => return None,
-    })
-}
-
-/// Append `"key":`, preceded by a comma unless it is the first member.
-pub(crate) fn push_key(out: &mut Vec<u8>, first: &mut bool, key: &str) {
-    if !*first {
-        out.push(b',');
-    }
-    *first = false;
-    push_str(out, key);
-    out.push(b':');
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,53 +299,5 @@ mod tests {
             Node::parse(b"\xff"),
             Err(DecodeError::InvalidJson(_))
         ));
-    }
-
-    #[test]
-    fn escapes_exactly_like_serde_json() {
-        let mut samples: Vec<String> = (0u8..=0x7F).map(|b| char::from(b).to_string()).collect();
-        samples.push("plain ascii text that is longer than eight bytes".to_owned());
-        samples.push(
-            "ünïcødé ✓ 日本 \u{10FFFF} mixed\twith\"quotes\"\\and\u{1}controls\u{7f}".to_owned(),
-        );
-        for shift in 0..9 {
-            samples.push(format!(
-                "{}\"{}\n",
-                "x".repeat(shift),
-                "y".repeat(17 - shift)
-            ));
-        }
-        for s in samples {
-            let mut ours = Vec::new();
-            push_str(&mut ours, &s);
-            assert_eq!(
-                String::from_utf8(ours).unwrap(),
-                serde_json::to_string(&s).unwrap(),
-                "{s:?}"
-            );
-        }
-    }
-
-    proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
-
-        #[test]
-        fn escaping_matches_serde_json_for_any_string(s in "(\\PC|[\u{0}-\u{1f}\"\\\\\n]){0,300}") {
-            let mut ours = Vec::new();
-            push_str(&mut ours, &s);
-            proptest::prop_assert_eq!(String::from_utf8(ours).unwrap(), serde_json::to_string(&s).unwrap());
-        }
-    }
-
-    #[test]
-    fn writes_escaped_strings() {
-        let mut out = Vec::new();
-        let mut first = true;
-        out.push(b'{');
-        push_key(&mut out, &mut first, "k");
-        push_str(&mut out, "a\"b\n");
-        push_key(&mut out, &mut first, "n");
-        out.extend_from_slice(b"1}");
-        assert_eq!(out, br#"{"k":"a\"b\n","n":1}"#);
     }
 }

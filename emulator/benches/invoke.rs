@@ -17,13 +17,16 @@ use lambda_mesh_emulator::{Emulator, EmulatorConfig, FunctionConfig};
 
 const ROLE: &str = "LAMBDA_EMULATOR_BENCH_ROLE";
 const WARMUP: usize = 100;
+/// Measurements alternate between the emulators in this many blocks.
+const BLOCKS: usize = 20;
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     if std::env::var(ROLE).as_deref() == Ok("echo") {
+        // The function: lambda_runtime on the multi-threaded runtime `#[tokio::main]` gives.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let handler = lambda_runtime::service_fn(
             |event: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
                 Ok::<_, lambda_runtime::Error>(event.payload)
@@ -32,6 +35,11 @@ fn main() {
         let _ = runtime.block_on(lambda_runtime::run(handler));
         return;
     }
+    // The emulator as `lambda-emulator` runs it (a current-thread runtime), and the client.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let invokes: usize = std::env::var("BENCH_INVOKES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -54,9 +62,7 @@ async fn bench(invokes: usize) {
     let ours = listener.local_addr().unwrap().to_string();
     let served = emulator.clone();
     tokio::spawn(async move { served.serve_invoke_api(listener).await });
-    let ours = measure(&ours, "echo", invokes).await;
-
-    let mut rows = vec![("lambda-emulator", ours)];
+    let mut targets = vec![("lambda-emulator", Target::connect(&ours, "echo").await)];
     let mut children = Vec::new();
     match find_cargo_lambda() {
         None => eprintln!("cargo-lambda not found (PATH, .venv/bin): measuring this emulator only"),
@@ -106,19 +112,28 @@ async fn bench(invokes: usize) {
                     .spawn()
                     .unwrap(),
             );
-            rows.push((
-                "cargo lambda watch",
-                measure(&format!("127.0.0.1:{port}"), "_", invokes).await,
-            ));
+            let theirs = Target::connect(&format!("127.0.0.1:{port}"), "_").await;
+            targets.push(("cargo lambda watch", theirs));
         }
     }
+    // Warm up, then alternate blocks so both see the same machine load.
+    for (_, target) in &mut targets {
+        target.run(WARMUP).await;
+        target.samples.clear();
+    }
+    for _ in 0..BLOCKS {
+        for (_, target) in &mut targets {
+            target.run(invokes.div_ceil(BLOCKS)).await;
+        }
+    }
+    let rows: Vec<(&str, Vec<u128>)> = targets.into_iter().map(|(n, t)| (n, t.samples)).collect();
     for child in &mut children {
         let _ = child.kill();
         let _ = child.wait();
     }
     emulator.shutdown().await;
 
-    println!("\nsequential trivial invokes ({invokes} after {WARMUP} warm-up), Invoke API over HTTP/1.1 keep-alive\n");
+    println!("\nsequential trivial invokes ({invokes} each after {WARMUP} warm-up, in {BLOCKS} alternating blocks), Invoke API over HTTP/1.1 keep-alive\n");
     println!("| emulator | p50 (µs) | p90 (µs) | p99 (µs) | mean (µs) |");
     println!("|---|---:|---:|---:|---:|");
     for (name, samples) in &rows {
@@ -147,36 +162,50 @@ fn find_cargo_lambda() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Latencies in µs of `invokes` sequential invokes on one keep-alive connection.
-async fn measure(addr: &str, function: &str, invokes: usize) -> Vec<u128> {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.set_nodelay(true).unwrap();
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    let path = format!("/2015-03-31/functions/{function}/invocations");
-    let payload = Bytes::from_static(br#"{"bench":true}"#);
-    let mut samples = Vec::with_capacity(invokes);
-    for i in 0..WARMUP + invokes {
-        let request = http::Request::post(&path)
-            .header("host", addr)
-            .header("content-type", "application/json")
-            .body(Full::new(payload.clone()))
+/// One Invoke API endpoint on a keep-alive connection, and its latencies in µs.
+struct Target {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    addr: String,
+    path: String,
+    samples: Vec<u128>,
+}
+
+impl Target {
+    async fn connect(addr: &str, function: &str) -> Target {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
             .unwrap();
-        sender.ready().await.unwrap();
-        let started = Instant::now();
-        let response = sender.send_request(request).await.unwrap();
-        let status = response.status();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        let took = started.elapsed().as_micros();
-        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-        assert_eq!(body, payload);
-        if i >= WARMUP {
-            samples.push(took);
+        tokio::spawn(connection);
+        Target {
+            sender,
+            addr: addr.to_owned(),
+            path: format!("/2015-03-31/functions/{function}/invocations"),
+            samples: Vec::new(),
         }
     }
-    samples
+
+    /// `count` sequential invokes.
+    async fn run(&mut self, count: usize) {
+        let payload = Bytes::from_static(br#"{"bench":true}"#);
+        for _ in 0..count {
+            let request = http::Request::post(&self.path)
+                .header("host", &self.addr)
+                .header("content-type", "application/json")
+                .body(Full::new(payload.clone()))
+                .unwrap();
+            self.sender.ready().await.unwrap();
+            let started = Instant::now();
+            let response = self.sender.send_request(request).await.unwrap();
+            let status = response.status();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            let took = started.elapsed().as_micros();
+            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+            assert_eq!(body, payload);
+            self.samples.push(took);
+        }
+    }
 }
 
 fn percentile(samples: &[u128], p: f64) -> u128 {

@@ -197,7 +197,7 @@ impl Environment {
             .duration_since(UNIX_EPOCH)
             .map(|d| (d + self.spec.timeout).as_millis())
             .unwrap_or(0);
-        let trace_id = trace_id();
+        let trace_id = trace_id(&job.request_id);
         self.sandbox.logs.begin();
         self.sandbox.logs.platform(&format!(
             "START RequestId: {} Version: $LATEST",
@@ -436,18 +436,16 @@ fn free_port() -> std::io::Result<u16> {
         .port())
 }
 
-fn trace_id() -> String {
+/// An X-Ray trace header derived from the request id (one random draw per invocation, not three).
+fn trace_id(request_id: &str) -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let parent = uuid::Uuid::new_v4().simple().to_string();
-    format!(
-        "Root=1-{secs:08x}-{};Parent={};Sampled=0",
-        &id[..24],
-        &parent[..16]
-    )
+    let hex: String = request_id.chars().filter(char::is_ascii_hexdigit).collect();
+    let root = hex.get(..24).unwrap_or("000000000000000000000000");
+    let parent = hex.get(16..32).unwrap_or("0000000000000000");
+    format!("Root=1-{secs:08x}-{root};Parent={parent};Sampled=0")
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -471,8 +469,12 @@ mod tests {
 
     #[test]
     fn trace_id_has_lambdas_shape() {
-        let id = trace_id();
+        let id = trace_id("0f8c2c3e-7d2b-4f6a-9d0e-1a2b3c4d5e6f");
         assert!(id.starts_with("Root=1-"));
+        assert!(
+            id.contains("-0f8c2c3e7d2b4f6a9d0e1a2b;Parent=9d0e1a2b3c4d5e6f;"),
+            "{id}"
+        );
         assert!(id.contains(";Parent="));
     }
 }

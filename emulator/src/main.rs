@@ -39,7 +39,9 @@ fn load(args: &Args) -> Result<EmulatorConfig, lambda_mesh_emulator::ConfigError
     Ok(config)
 }
 
-#[tokio::main]
+// One thread: the emulator moves bytes between sockets and processes, and a single-threaded
+// runtime answers each hop without cross-thread wake-ups (see BENCHMARKS.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

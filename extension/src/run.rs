@@ -41,11 +41,26 @@ pub enum RunError {
 
 /// Registers, waits for the service and serves invocations until SHUTDOWN.
 pub async fn run(config: Config) -> Result<(), RunError> {
-    let mut extension = ExtensionsApi::register(config.runtime_api.clone())
-        .await
-        .map_err(RunError::Register)?;
-    tracing::info!(service = %config.service, "registered; waiting for the service");
-    let ready = wait_until_ready(&config, &mut extension).await?;
+    // Registration and the first readiness checks run side by side: on Lambda the service only
+    // starts once every extension has registered, but a service that is already up (or comes up
+    // at once) is seen ready without waiting for the registration round trip first.
+    let readiness = Readiness::from_config(&config);
+    let limit = if config.async_init {
+        config.readiness_timeout.min(ASYNC_INIT_BUDGET)
+    } else {
+        config.readiness_timeout
+    };
+    let (mut extension, readiness) = tokio::try_join!(
+        async {
+            let registered = ExtensionsApi::register(config.runtime_api.clone())
+                .await
+                .map_err(RunError::Register)?;
+            tracing::info!(service = %config.service, "registered; waiting for the service");
+            Ok(registered)
+        },
+        async { Ok(readiness.wait(limit).await) },
+    )?;
+    let ready = settle_readiness(&config, &mut extension, readiness).await?;
     serve(config, extension, ready).await
 }
 
@@ -55,17 +70,12 @@ pub async fn fail_init(runtime_api: &str, report: &ErrorReport) -> Result<(), Ap
     extension.init_error(report).await
 }
 
-async fn wait_until_ready(
+async fn settle_readiness(
     config: &Config,
     extension: &mut ExtensionsApi,
+    readiness: Result<Duration, ReadinessError>,
 ) -> Result<bool, RunError> {
-    let readiness = Readiness::from_config(config);
-    let limit = if config.async_init {
-        config.readiness_timeout.min(ASYNC_INIT_BUDGET)
-    } else {
-        config.readiness_timeout
-    };
-    match readiness.wait(limit).await {
+    match readiness {
         Ok(waited) => {
             tracing::info!(waited_ms = %waited.as_millis(), "service is ready");
             Ok(true)

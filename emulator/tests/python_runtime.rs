@@ -238,3 +238,69 @@ async fn streams_arrive_progressively_and_a_timeout_ends_them_with_an_error() {
     assert_eq!(ok.function_error, None);
     emulator.shutdown().await;
 }
+
+#[tokio::test]
+async fn managed_runtimes_start_the_exec_wrapper_from_the_merged_layers() {
+    let layer = tempfile::tempdir().unwrap();
+    let args_file = layer.path().join("args.txt");
+    let wrapper = layer.path().join("wrapper.sh");
+    // The wrapper records its arguments, then runs the fixture runtime instead of awslambdaric.
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > {}\nexec \"$LAMBDA_TASK_ROOT/bootstrap\"\n",
+            args_file.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut config = function("managed");
+    config.runtime = "python3.12".into();
+    config.handler = "app.handler".into();
+    config.layers = vec![layer.path().to_path_buf()];
+    config
+        .environment
+        .insert("AWS_LAMBDA_EXEC_WRAPPER".into(), "/opt/wrapper.sh".into());
+    let emulator = start(vec![config]).await;
+    let response = emulator
+        .invoke(request("managed", json!({"w": 1})))
+        .await
+        .unwrap();
+    assert_eq!(response.function_error, None, "{:?}", response.payload);
+    assert_eq!(json_of(&response.payload)["handler"], "app.handler");
+    let args = std::fs::read_to_string(&args_file).unwrap();
+    assert_eq!(args, "python3\n-m\nawslambdaric\napp.handler\n");
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn provided_runtimes_run_opt_bootstrap_and_ignore_the_exec_wrapper() {
+    let layer = tempfile::tempdir().unwrap();
+    let code = tempfile::tempdir().unwrap();
+    let bootstrap = layer.path().join("bootstrap");
+    std::fs::write(
+        &bootstrap,
+        format!(
+            "#!/bin/sh\nexec python3 -u {}\n",
+            common::fixture().join("runtime.py").display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut config = lambda_mesh_emulator::FunctionConfig::new("layered", code.path());
+    config.layers = vec![layer.path().to_path_buf()];
+    config.environment.insert(
+        "AWS_LAMBDA_EXEC_WRAPPER".into(),
+        "/opt/missing-wrapper".into(),
+    );
+    let emulator = start(vec![config]).await;
+    let response = emulator
+        .invoke(request("layered", json!({"l": 1})))
+        .await
+        .unwrap();
+    assert_eq!(response.function_error, None, "{:?}", response.payload);
+    assert_eq!(json_of(&response.payload)["event"], json!({"l": 1}));
+    emulator.shutdown().await;
+}

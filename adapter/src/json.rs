@@ -15,6 +15,36 @@ mod write;
 
 pub(crate) use write::{push_key, push_str};
 
+/// The index of the first `"`, `\\` or control character in `bytes` (the bytes a JSON string
+/// cannot hold verbatim), or `bytes.len()`. Eight bytes at a time: the classic "has zero byte" and
+/// "has byte less than" word tricks flag matching lanes; borrows only run upwards, so the lowest
+/// flagged lane is a real match.
+fn find_special(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v;
+    let mut i = 0;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut lanes = [0; 8];
+        lanes.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(lanes);
+        let quote = word ^ (ONES * u64::from(b'"'));
+        let backslash = word ^ (ONES * u64::from(b'\\'));
+        let found = (word.wrapping_sub(ONES * 0x20) & !word | zero(quote) | zero(backslash)) & HIGH;
+        if found != 0 {
+            return i + (found.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&b) = bytes.get(i) {
+        if b < 0x20 || b == b'"' || b == b'\\' {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
 /// One member of a JSON object.
 pub(crate) type Member<'a> = (Cow<'a, str>, Node<'a>);
 
@@ -273,6 +303,25 @@ impl<'de> Deserialize<'de> for Key<'de> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn find_special_finds_the_first_special_byte_at_every_offset() {
+        for special in [b'"', b'\\', 0x00, 0x1F, b'\n'] {
+            for len in 0..40 {
+                for at in 0..len {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = special;
+                    if at + 1 < len {
+                        bytes[at + 1] = b'"';
+                    }
+                    assert_eq!(find_special(&bytes), at, "{special} at {at} of {len}");
+                }
+                let plain = vec![0x7F; len];
+                assert_eq!(find_special(&plain), len);
+            }
+        }
+        assert_eq!(find_special("ünï ✓ \"".as_bytes()), "ünï ✓ ".len());
+    }
 
     #[test]
     fn parses_and_borrows_plain_strings() {

@@ -1,5 +1,6 @@
 //! A fast JSON parser into [`Node`]: the input is validated as UTF-8 once, strings are scanned
-//! with `memchr` (SIMD) for the next `"` or `\`, and strings without escapes are borrowed.
+//! eight bytes at a time for the next `"`, `\` or control character, and strings without escapes
+//! are borrowed.
 //!
 //! It is strict JSON (RFC 8259) and declines (returns `None`) on anything it does not accept,
 //! including nesting deeper than [`MAX_DEPTH`]; the caller then lets serde_json parse the input or
@@ -7,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use super::{Member, Node};
+use super::{find_special, Member, Node};
 
 /// Nesting limit, serde_json's recursion limit.
 const MAX_DEPTH: usize = 128;
@@ -149,14 +150,16 @@ impl<'a> Parser<'a> {
         let mut owned: Option<String> = None;
         loop {
             let rest = self.bytes.get(self.pos..)?;
-            let found = memchr::memchr2(b'"', b'\\', rest)?;
+            let found = find_special(rest);
             let end = self.pos + found;
-            if has_control(&rest[..found]) {
+            // Unterminated strings and raw control characters are not JSON.
+            let special = *rest.get(found)?;
+            if special < 0x20 {
                 return None;
             }
-            // `"` and `\` are ASCII, so `end` is a char boundary of the validated text.
+            // Quotes and backslashes are ASCII, so `end` is a char boundary of the validated text.
             let run = self.text.get(run_start..end)?;
-            if rest[found] == b'"' {
+            if special == b'"' {
                 self.pos = end + 1;
                 return Some(match owned {
                     None => Cow::Borrowed(run),
@@ -218,13 +221,6 @@ impl<'a> Parser<'a> {
             _ => char::from_u32(first),
         }
     }
-}
-
-/// Whether `run` holds a control character (not allowed unescaped in a JSON string). Written
-/// without an early exit so it vectorises.
-pub(super) fn has_control(run: &[u8]) -> bool {
-    run.chunks(64)
-        .any(|chunk| chunk.iter().fold(false, |found, &b| found | (b < 0x20)))
 }
 
 #[cfg(test)]

@@ -1,39 +1,22 @@
 //! The JSON writer: strings escaped exactly as serde_json escapes them, and object keys.
 
-use super::parse::has_control;
+use super::find_special;
 
-/// Append `s` as a JSON string (quoted and escaped as serde_json does: `"`, `\\` and control
-/// characters; everything else, non-ASCII included, verbatim). The three characters text needs
-/// escaped most (`"`, `\\`, newline) are found with `memchr3` (SIMD); runs between them are
-/// copied whole unless they hold another control character.
+/// Append `s` as a JSON string, escaped exactly as serde_json escapes it (`"`, `\\` and control
+/// characters; everything else, non-ASCII included, verbatim). Runs between escapes are found
+/// eight bytes at a time and copied whole.
 pub(crate) fn push_str(out: &mut Vec<u8>, s: &str) {
     let mut rest = s.as_bytes();
     out.reserve(rest.len() + 2);
     out.push(b'"');
-    while let Some(i) = memchr::memchr3(b'"', b'\\', b'\n', rest) {
-        push_run(out, &rest[..i]);
-        push_escape(out, rest[i]);
+    loop {
+        let i = find_special(rest);
+        out.extend_from_slice(&rest[..i]);
+        let Some(&b) = rest.get(i) else { break };
+        push_escape(out, b);
         rest = &rest[i + 1..];
     }
-    push_run(out, rest);
     out.push(b'"');
-}
-
-/// Append a run that holds no `"`, `\\` or newline, escaping any other control character.
-fn push_run(out: &mut Vec<u8>, run: &[u8]) {
-    if !has_control(run) {
-        out.extend_from_slice(run);
-        return;
-    }
-    let mut start = 0;
-    for (i, &b) in run.iter().enumerate() {
-        if b < 0x20 {
-            out.extend_from_slice(&run[start..i]);
-            push_escape(out, b);
-            start = i + 1;
-        }
-    }
-    out.extend_from_slice(&run[start..]);
 }
 
 fn push_escape(out: &mut Vec<u8>, b: u8) {

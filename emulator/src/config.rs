@@ -179,13 +179,15 @@ impl FunctionConfig {
     }
 
     /// Relative `code`/`layers`/`bootstrap` paths resolved against `base` (the config file's directory).
+    /// The results are absolute (a relative `base` is taken from the current directory), because
+    /// `LAMBDA_TASK_ROOT` must name the code directory from inside it too.
     pub fn resolve_paths(&mut self, base: &Path) {
-        self.code = base.join(&self.code);
+        self.code = absolute(&base.join(&self.code));
         for layer in &mut self.layers {
-            *layer = base.join(&*layer);
+            *layer = absolute(&base.join(&*layer));
         }
         if let Some(bootstrap) = &mut self.bootstrap {
-            *bootstrap = base.join(&*bootstrap);
+            *bootstrap = absolute(&base.join(&*bootstrap));
         }
     }
 
@@ -285,7 +287,10 @@ impl EmulatorConfig {
             path: path.to_path_buf(),
             source,
         })?;
-        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| Path::new("."));
         let base = absolute(base);
         Self::from_toml_str(&text, &base, &path.display().to_string())
     }

@@ -39,7 +39,9 @@ pub(crate) struct Command {
 
 impl FunctionSpec {
     /// Merge the layers into a temporary `/opt` and find the extensions.
-    pub(crate) fn prepare(config: FunctionConfig) -> std::io::Result<FunctionSpec> {
+    pub(crate) fn prepare(mut config: FunctionConfig) -> std::io::Result<FunctionSpec> {
+        // LAMBDA_TASK_ROOT must name the code directory from inside it too.
+        config.code = std::path::absolute(&config.code)?;
         let opt_dir = tempfile::Builder::new()
             .prefix(&format!("lambda-emulator-{}-opt-", config.name))
             .tempdir()?;

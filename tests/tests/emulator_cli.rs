@@ -165,10 +165,11 @@ async fn config_file_with_relative_paths() {
         "[[function]]\nname = \"py\"\ncode = \"fn\"\ntimeout = 2\nqualifiers = [\"live\"]\n[function.environment]\nGREETING = \"hi\"\n",
     )
     .unwrap();
+    // A bare file name: relative to the current directory, paths inside it too.
     let mut child = Child(
         Command::new(emulator_binary())
-            .args(["--listen", "127.0.0.1:0", "--config"])
-            .arg(&file)
+            .args(["--listen", "127.0.0.1:0", "--config", "functions.toml"])
+            .current_dir(dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

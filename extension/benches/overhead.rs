@@ -427,11 +427,11 @@ fn main() {
                 env: &[],
             },
             Candidate {
-                label: "lambda-mesh-untuned",
+                label: "lambda-mesh-tuned",
                 name: "lambda-mesh",
                 binary: mesh,
                 port_var: "LAMBDA_MESH_PORT",
-                env: &[("LAMBDA_MESH_MALLOC_TUNING", "false")],
+                env: &[("LAMBDA_MESH_MALLOC_TUNING", "true")],
             },
         ];
         let lwa = std::env::var_os("LWA_BIN").map(PathBuf::from).unwrap_or_else(|| root().join(".tools/bin/lambda-adapter"));

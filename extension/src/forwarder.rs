@@ -150,6 +150,9 @@ impl Forwarder {
         }
         // A connection whose response was read to its end turns ready as soon as its task has
         // run; one that does not within READY_WAIT is not worth waiting for.
+        if connection.sender.is_ready() {
+            return Some(connection);
+        }
         match tokio::time::timeout(READY_WAIT, connection.sender.ready()).await {
             Ok(Ok(())) => Some(connection),
             _ => None,

@@ -209,7 +209,7 @@ impl Handler {
         id: &str,
         error: ForwardError,
     ) -> Result<Outcome, ApiError> {
-        tracing::warn!(%error, error_type = error.error_type(), "invocation failed");
+        tracing::warn!(request_id = %id, %error, error_type = error.error_type(), "invocation failed");
         let report = ErrorReport::new(error.error_type(), error.to_string());
         runtime.respond_error(id, &report).await?;
         if matches!(error, ForwardError::Unavailable { .. }) && self.service_gone().await {

@@ -35,6 +35,9 @@ struct FakeApi {
     addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
     shutdown: Arc<Notify>,
+    /// `invocation/next` hands out the event put here once `invoke` is notified.
+    event: Arc<Mutex<Option<Bytes>>>,
+    invoke: Arc<Notify>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -50,13 +53,19 @@ impl FakeApi {
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let shutdown = Arc::new(Notify::new());
-        let (task_seen, task_shutdown) = (seen.clone(), shutdown.clone());
+        let event = Arc::new(Mutex::new(None));
+        let invoke = Arc::new(Notify::new());
+        let script = Script {
+            seen: seen.clone(),
+            shutdown: shutdown.clone(),
+            event: event.clone(),
+            invoke: invoke.clone(),
+        };
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (seen, shutdown) = (task_seen.clone(), task_shutdown.clone());
+                let script = script.clone();
                 tokio::spawn(async move {
-                    let service =
-                        service_fn(move |request| answer(request, seen.clone(), shutdown.clone()));
+                    let service = service_fn(move |request| answer(request, script.clone()));
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
@@ -67,6 +76,8 @@ impl FakeApi {
             addr,
             seen,
             shutdown,
+            event,
+            invoke,
             task,
         }
     }
@@ -92,11 +103,25 @@ impl FakeApi {
     }
 }
 
-async fn answer(
-    request: Request<Incoming>,
+/// What the fake API's handlers share.
+#[derive(Clone)]
+struct Script {
     seen: Arc<Mutex<Vec<Seen>>>,
     shutdown: Arc<Notify>,
+    event: Arc<Mutex<Option<Bytes>>>,
+    invoke: Arc<Notify>,
+}
+
+async fn answer(
+    request: Request<Incoming>,
+    script: Script,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    let Script {
+        seen,
+        shutdown,
+        event,
+        invoke,
+    } = script;
     let (parts, body) = request.into_parts();
     let body = body
         .collect()
@@ -129,9 +154,32 @@ async fn answer(
             ))))
         }
         "/2018-06-01/runtime/invocation/next" => {
-            // No invocation ever comes; the extension must still react to SHUTDOWN.
-            tokio::time::sleep(Duration::from_secs(20)).await;
-            response.status(500).body(Full::new(Bytes::new()))
+            // Bounded: one event when the test provides it, else nothing for 20 s (the extension
+            // must still react to SHUTDOWN).
+            let _ = tokio::time::timeout(Duration::from_secs(20), invoke.notified()).await;
+            let next = event.lock().unwrap().take();
+            match next {
+                Some(event) => {
+                    let deadline = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_millis()
+                        + 3000;
+                    response
+                        .status(200)
+                        .header("lambda-runtime-aws-request-id", "req-1")
+                        .header("lambda-runtime-deadline-ms", deadline.to_string())
+                        .header(
+                            "lambda-runtime-invoked-function-arn",
+                            "arn:aws:lambda:us-east-1:123456789012:function:f",
+                        )
+                        .body(Full::new(event))
+                }
+                None => {
+                    tokio::time::sleep(Duration::from_secs(20)).await;
+                    response.status(500).body(Full::new(Bytes::new()))
+                }
+            }
         }
         _ => response.status(202).body(Full::new(Bytes::new())),
     };
@@ -264,4 +312,45 @@ async fn a_hung_health_endpoint_cannot_stall_init() {
         "{body}"
     );
     holder.abort();
+}
+
+#[tokio::test]
+async fn a_service_gone_for_good_fails_the_invocation_then_exit_error() {
+    let api = FakeApi::start().await;
+    let service = service::start().await;
+    let port = service.addr.port().to_string();
+    let mut child = spawn_extension(api.addr, &[("LAMBDA_MESH_PORT", &port)]);
+    api.wait_for("/runtime/invocation/next").await;
+    // The service goes away after init; then an invocation arrives.
+    drop(service);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    *api.event.lock().unwrap() = Some(Bytes::from(
+        serde_json::json!({
+            "version": "2.0", "rawPath": "/hello", "rawQueryString": "",
+            "headers": {}, "isBase64Encoded": false,
+            "requestContext": {"http": {"method": "GET", "path": "/hello"}}
+        })
+        .to_string(),
+    ));
+    api.invoke.notify_one();
+    let error = api.wait_for("/invocation/req-1/error").await;
+    assert_eq!(
+        error.headers["lambda-runtime-function-error-type"],
+        "LambdaMesh.ServiceUnavailable"
+    );
+    let body: serde_json::Value = serde_json::from_slice(&error.body).unwrap();
+    assert!(
+        body["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("cannot connect"),
+        "{body}"
+    );
+    let exit = api.wait_for("/extension/exit/error").await;
+    assert_eq!(
+        exit.headers["lambda-extension-function-error-type"],
+        "LambdaMesh.ServiceGone"
+    );
+    let status = exit_within(&mut child, Duration::from_secs(5)).await;
+    assert!(!status.success(), "{status:?}");
 }

@@ -45,6 +45,7 @@ pub async fn respond(
         }
     };
     let (tx, out) = OutBody::channel(CHANNEL_CHUNKS);
+    let request_id = id.to_owned();
     let pump = async move {
         if tx.send(Frame::data(prelude)).await.is_err() {
             return None;
@@ -58,7 +59,7 @@ pub async fn respond(
                         continue; // the service's own trailers are not forwarded
                     };
                     if !data.is_empty() && tx.send(Frame::data(data)).await.is_err() {
-                        tracing::warn!("lambda stopped reading the streamed response");
+                        tracing::warn!(request_id = %request_id, "lambda stopped reading the streamed response");
                         return None;
                     }
                 }
@@ -67,14 +68,14 @@ pub async fn respond(
                         addr: service,
                         reason: format!("the response body broke off: {error}"),
                     };
-                    send_error_trailers(&tx, &error).await;
+                    send_error_trailers(&tx, &error, &request_id).await;
                     return None;
                 }
                 Err(_) => {
                     let error = ForwardError::Timeout {
                         waited_ms: start.elapsed().as_millis(),
                     };
-                    send_error_trailers(&tx, &error).await;
+                    send_error_trailers(&tx, &error, &request_id).await;
                     return None;
                 }
             }
@@ -88,8 +89,12 @@ pub async fn respond(
     Ok(lease)
 }
 
-async fn send_error_trailers(tx: &mpsc::Sender<Frame<Bytes>>, error: &ForwardError) {
-    tracing::warn!(%error, error_type = error.error_type(), "streamed response failed");
+async fn send_error_trailers(
+    tx: &mpsc::Sender<Frame<Bytes>>,
+    error: &ForwardError,
+    request_id: &str,
+) {
+    tracing::warn!(request_id = %request_id, %error, error_type = error.error_type(), "streamed response failed");
     let report = ErrorReport::new(error.error_type(), error.to_string());
     let mut trailers = HeaderMap::new();
     trailers.insert(

@@ -81,12 +81,6 @@ pub enum EncodeError {
         /// The header name.
         name: String,
     },
-    /// A request path or query that is not UTF-8 cannot be carried in a JSON string.
-    #[error("request path or query is not valid UTF-8")]
-    UriNotUtf8,
-    /// Writing the JSON failed (it does not, for in-memory buffers; kept for completeness).
-    #[error("cannot write JSON")]
-    Json(#[source] serde_json::Error),
 }
 
 impl DecodeError {

@@ -128,6 +128,42 @@ fn results_with_bad_fields() {
     assert!(matches!(err, DecodeError::InvalidJson(_)));
 }
 
+#[test]
+fn non_utf8_header_values_cannot_be_encoded() {
+    use lambda_mesh_adapter::{
+        encode_request, encode_response, EncodeError, EventShape, RequestMeta,
+    };
+    let latin1 = http::HeaderValue::from_bytes(b"caf\xe9").unwrap();
+    let response = http::Response::builder()
+        .header("x-latin1", latin1.clone())
+        .body(Bytes::new())
+        .unwrap();
+    for shape in [
+        EventShape::ApiGatewayV1,
+        EventShape::ApiGatewayV2,
+        EventShape::Alb { multi_value: false },
+        EventShape::Envoy,
+    ] {
+        let err = encode_response(response.clone(), &shape).unwrap_err();
+        assert!(
+            matches!(&err, EncodeError::HeaderValueNotUtf8 { name } if name == "x-latin1"),
+            "{shape:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "header value of `x-latin1` is not valid UTF-8"
+        );
+    }
+    let request = http::Request::builder()
+        .header("x-latin1", latin1)
+        .body(Bytes::new())
+        .unwrap();
+    for format in [PayloadFormat::V2, PayloadFormat::Envoy] {
+        let err = encode_request(&request, format, &RequestMeta::default()).unwrap_err();
+        assert!(matches!(err, EncodeError::HeaderValueNotUtf8 { .. }));
+    }
+}
+
 /// JSON values of any shape, biased towards the field names the decoders look at.
 fn arb_json() -> impl Strategy<Value = serde_json::Value> {
     use serde_json::Value;

@@ -129,6 +129,23 @@ fn results_with_bad_fields() {
 }
 
 #[test]
+fn over_long_request_targets_are_an_error() {
+    let long = "a".repeat(70_000);
+    let event = format!(
+        r#"{{"version":"2.0","rawPath":"/{long}","requestContext":{{"http":{{"method":"GET"}}}}}}"#
+    );
+    assert_eq!(
+        error(&event).to_string(),
+        "invalid path or query in `rawPath`"
+    );
+    let envoy = format!(r#"{{"raw_path":"/?{long}","method":"GET"}}"#);
+    assert_eq!(
+        error(&envoy).to_string(),
+        "invalid path or query in `raw_path`"
+    );
+}
+
+#[test]
 fn non_utf8_header_values_cannot_be_encoded() {
     use lambda_mesh_adapter::{
         encode_request, encode_response, EncodeError, EventShape, RequestMeta,

@@ -1,7 +1,8 @@
 //! Sequential trivial invokes through the Invoke API to a lambda_runtime echo function, on this
 //! emulator and on cargo-lambda's `cargo lambda watch` in the same run: p50 / p90 / p99.
 //!
-//! `cargo bench -p lambda-mesh-emulator --bench invoke` (env `BENCH_INVOKES`, default 2000).
+//! `cargo bench -p lambda-mesh-emulator --bench invoke` (env `BENCH_INVOKES`, default 2000;
+//! `BENCH_FUNCTION=raw` measures with a framework-free runtime loop instead of lambda_runtime).
 //! The bench binary is its own echo function: started with `LAMBDA_EMULATOR_BENCH_ROLE=echo`, it
 //! runs lambda_runtime instead of the benchmark, so both emulators run the very same function.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -21,6 +22,10 @@ const WARMUP: usize = 100;
 const BLOCKS: usize = 20;
 
 fn main() {
+    if std::env::var(ROLE).as_deref() == Ok("raw") {
+        raw_echo_runtime();
+        return;
+    }
     if std::env::var(ROLE).as_deref() == Ok("echo") {
         // The function: lambda_runtime on the multi-threaded runtime `#[tokio::main]` gives.
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -48,11 +53,16 @@ fn main() {
 }
 
 async fn bench(invokes: usize) {
+    // BENCH_FUNCTION=raw swaps lambda_runtime for a framework-free runtime loop.
+    let role = match std::env::var("BENCH_FUNCTION").as_deref() {
+        Ok("raw") => "raw",
+        _ => "echo",
+    };
     let me = std::env::current_exe().unwrap();
     let code = tempfile::tempdir().unwrap();
     let mut function = FunctionConfig::new("echo", code.path());
     function.bootstrap = Some(me.clone());
-    function.environment.insert(ROLE.into(), "echo".into());
+    function.environment.insert(ROLE.into(), role.into());
     let emulator = Emulator::start(EmulatorConfig {
         functions: vec![function],
     })
@@ -99,7 +109,7 @@ async fn bench(invokes: usize) {
             }
             children.push(
                 Command::new(&me)
-                    .env(ROLE, "echo")
+                    .env(ROLE, role)
                     .env(
                         "AWS_LAMBDA_RUNTIME_API",
                         format!("http://127.0.0.1:{port}/.rt"),
@@ -133,7 +143,12 @@ async fn bench(invokes: usize) {
     }
     emulator.shutdown().await;
 
-    println!("\nsequential trivial invokes ({invokes} each after {WARMUP} warm-up, in {BLOCKS} alternating blocks), Invoke API over HTTP/1.1 keep-alive\n");
+    let function = if role == "raw" {
+        "a raw HTTP/1.1 echo runtime"
+    } else {
+        "a lambda_runtime echo function"
+    };
+    println!("\n{function}: sequential trivial invokes ({invokes} each after {WARMUP} warm-up, in {BLOCKS} alternating blocks), Invoke API over HTTP/1.1 keep-alive\n");
     println!("| emulator | p50 (µs) | p90 (µs) | p99 (µs) | mean (µs) |");
     println!("|---|---:|---:|---:|---:|");
     for (name, samples) in &rows {
@@ -204,6 +219,71 @@ impl Target {
             assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
             assert_eq!(body, payload);
             self.samples.push(took);
+        }
+    }
+}
+
+/// The smallest possible echo runtime: blocking HTTP/1.1 on one keep-alive connection, no
+/// framework. It isolates the emulators' own overhead from lambda_runtime's.
+fn raw_echo_runtime() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let api = std::env::var("AWS_LAMBDA_RUNTIME_API").unwrap();
+    let api = api.trim_start_matches("http://");
+    let (authority, prefix) = match api.split_once('/') {
+        Some((authority, prefix)) => (authority.to_owned(), format!("/{prefix}")),
+        None => (api.to_owned(), String::new()),
+    };
+    let stream = std::net::TcpStream::connect(&authority).unwrap();
+    stream.set_nodelay(true).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    // Read one response: (request id header, body).
+    let read_response = |reader: &mut BufReader<std::net::TcpStream>| -> Option<(String, Vec<u8>)> {
+        let (mut length, mut id) = (0usize, String::new());
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                match name.to_ascii_lowercase().as_str() {
+                    "content-length" => length = value.trim().parse().ok()?,
+                    "lambda-runtime-aws-request-id" => id = value.trim().to_owned(),
+                    _ => {}
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).ok()?;
+        Some((id, body))
+    };
+    loop {
+        let next = format!(
+            "GET {prefix}/2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: {authority}\r\n\r\n"
+        );
+        if writer.write_all(next.as_bytes()).is_err() {
+            return;
+        }
+        let Some((id, body)) = read_response(&mut reader) else {
+            return;
+        };
+        let head = format!(
+            "POST {prefix}/2018-06-01/runtime/invocation/{id}/response HTTP/1.1\r\nHost: {authority}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        if writer
+            .write_all(head.as_bytes())
+            .and_then(|_| writer.write_all(&body))
+            .is_err()
+        {
+            return;
+        }
+        if read_response(&mut reader).is_none() {
+            return;
         }
     }
 }

@@ -133,8 +133,6 @@ async fn response(
     let answer = match Limited::new(body, MAX_RESPONSE_BYTES).collect().await {
         Ok(collected) => {
             let _ = result.send(RuntimeResult::Buffered(collected.to_bytes()));
-            // Let the caller's answer go out before the runtime's acknowledgement.
-            tokio::task::yield_now().await;
             accepted()
         }
         Err(_) => {

@@ -45,6 +45,28 @@ deps-lwa:
 bench:
 	$(CARGO) bench --workspace
 
+## demo: mesh-proxy on 127.0.0.1:2345 serving examples/hello-python behind the extension layer in the
+## embedded emulator (examples/demo.toml). The layer is `make layer`'s when cargo-zigbuild is there
+## (`make deps`), else the same files assembled from the debug build of the extension.
+DEMO_LAYER := target/demo-layer
+DEMO_BIN_DIR = $(or $(CARGO_TARGET_DIR),target)/debug
+demo: build
+	@if command -v cargo-zigbuild >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory layer && rm -rf $(DEMO_LAYER) && cp -r target/layer $(DEMO_LAYER); \
+	else \
+		echo "demo: cargo-zigbuild not found (make deps installs it): layer assembled from the debug extension build"; \
+		rm -rf $(DEMO_LAYER) && mkdir -p $(DEMO_LAYER)/extensions && \
+		install -m 0755 $(DEMO_BIN_DIR)/lambda-mesh-extension $(DEMO_LAYER)/extensions/lambda-mesh && \
+		install -m 0755 extension/layer/bootstrap $(DEMO_LAYER)/bootstrap; \
+	fi
+	$(DEMO_BIN_DIR)/mesh-proxy --check --config examples/demo.toml
+	@echo
+	@echo "  mesh-proxy is starting (Ctrl-C stops it). In another terminal, paste:"
+	@echo
+	@echo "    curl -i 'http://127.0.0.1:2345/hello?name=mesh'"
+	@echo
+	$(DEMO_BIN_DIR)/mesh-proxy --config examples/demo.toml
+
 ## layer: the extension layer in target/layer/ and target/lambda-mesh-layer.zip. Built with
 ## cargo-zigbuild against glibc 2.17 so it runs on Amazon Linux; checked with objdump -T.
 ## (arm64 needs `rustup target add aarch64-unknown-linux-gnu` and LAYER_ARCH=aarch64.)

@@ -41,13 +41,21 @@ async fn init_waits_for_extensions_and_invoke_and_shutdown_reach_them() {
         .insert("EXT_INIT_SLEEP_MS".into(), "700".into());
     let ready = Arc::new(Mutex::new(None));
     let seen = ready.clone();
-    let emulator = Emulator::start_with_hook(EmulatorConfig { functions: vec![config] }, move |_, r| {
-        *seen.lock().unwrap() = Some(r);
-    })
+    let emulator = Emulator::start_with_hook(
+        EmulatorConfig {
+            functions: vec![config],
+        },
+        move |_, r| {
+            *seen.lock().unwrap() = Some(r);
+        },
+    )
     .await
     .unwrap();
     let init = ready.lock().unwrap().clone().unwrap().unwrap();
-    assert!(init >= Duration::from_millis(700), "init must wait for the extension: {init:?}");
+    assert!(
+        init >= Duration::from_millis(700),
+        "init must wait for the extension: {init:?}"
+    );
     assert_eq!(lines(&log), ["REGISTER"]);
 
     let running = Running::serve(emulator).await;
@@ -149,15 +157,20 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve
 "#;
     std::fs::write(code.join("service.py"), service).unwrap();
     let bootstrap = code.join("bootstrap");
-    std::fs::write(&bootstrap, "#!/bin/sh\nexec python3 -u \"$LAMBDA_TASK_ROOT/service.py\"\n")
-        .unwrap();
+    std::fs::write(
+        &bootstrap,
+        "#!/bin/sh\nexec python3 -u \"$LAMBDA_TASK_ROOT/service.py\"\n",
+    )
+    .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755)).unwrap();
     let mut config = FunctionConfig::new(name, code);
     config.layers = vec![layer];
     config.timeout = 5;
     config.environment.insert("PORT".into(), "8080".into());
-    config.environment.insert("SERVICE_NAME".into(), name.into());
+    config
+        .environment
+        .insert("SERVICE_NAME".into(), name.into());
     config.port_env = vec!["PORT".into(), "AWS_LWA_PORT".into()];
     config
 }
@@ -214,5 +227,63 @@ async fn aws_lambda_web_adapter_runs_unchanged_and_two_services_share_a_configur
         ports.push(body["port"].clone());
     }
     assert_ne!(ports[0], ports[1]);
+    running.emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_answer_does_not_wait_for_extensions_but_the_next_invocation_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let layer = extension_layer(dir.path(), "emulator-extension", Path::new(EXTENSION));
+    let mut config = binary_function("busy", ECHO, dir.path());
+    config.layers = vec![layer];
+    config.concurrency = 1;
+    config
+        .environment
+        .insert("EXT_INVOKE_SLEEP_MS".into(), "1500".into());
+    let running = Running::start(vec![config]).await;
+    let client = running.client();
+    let started = std::time::Instant::now();
+    let out = client
+        .invoke()
+        .function_name("busy")
+        .payload(Blob::new("1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.payload().unwrap().as_ref(), b"1");
+    assert!(
+        started.elapsed() < Duration::from_millis(1200),
+        "the answer must not wait for the extension: {:?}",
+        started.elapsed()
+    );
+    // The only environment is still busy until the extension is back in event/next.
+    let err = client
+        .invoke()
+        .function_name("busy")
+        .payload(Blob::new("2"))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_too_many_requests_exception(), "{err:?}");
+    let mut served = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Ok(out) = client
+            .invoke()
+            .function_name("busy")
+            .payload(Blob::new("3"))
+            .send()
+            .await
+        {
+            assert_eq!(out.payload().unwrap().as_ref(), b"3");
+            served = true;
+            break;
+        }
+    }
+    assert!(
+        served,
+        "the environment must come back once the extension is ready"
+    );
     running.emulator.shutdown().await;
 }

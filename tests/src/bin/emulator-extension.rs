@@ -1,5 +1,6 @@
 //! Test support: a lambda-extension external extension that appends `INVOKE <request id>` and
-//! `SHUTDOWN <reason>` lines to the file `EXT_LOG` names; `EXT_INIT_SLEEP_MS` delays registration.
+//! `SHUTDOWN <reason>` lines to the file `EXT_LOG` names; `EXT_INIT_SLEEP_MS` delays registration,
+//! `EXT_INVOKE_SLEEP_MS` its return to `event/next` after each INVOKE.
 
 use std::io::Write;
 use std::time::Duration;
@@ -20,7 +21,14 @@ fn append(line: &str) {
 
 async fn on_event(event: LambdaEvent) -> Result<(), Error> {
     match event.next {
-        NextEvent::Invoke(invoke) => append(&format!("INVOKE {}", invoke.request_id)),
+        NextEvent::Invoke(invoke) => {
+            append(&format!("INVOKE {}", invoke.request_id));
+            let delay = std::env::var("EXT_INVOKE_SLEEP_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
         NextEvent::Shutdown(shutdown) => append(&format!("SHUTDOWN {}", shutdown.shutdown_reason)),
     }
     Ok(())

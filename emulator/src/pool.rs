@@ -58,7 +58,12 @@ impl Pool {
 
     /// A slot at once, or Lambda's throttle.
     pub(crate) fn try_permit(&self) -> Result<OwnedSemaphorePermit, InvokeError> {
-        self.permits.clone().try_acquire_owned().map_err(|_| {
+        self.permits.clone().try_acquire_owned().map_err(|e| {
+            if matches!(e, tokio::sync::TryAcquireError::Closed) {
+                return InvokeError::ServiceException {
+                    message: "the emulator is shutting down".into(),
+                };
+            }
             let config = &self.spec.config;
             let reason = match config.reserved_concurrency {
                 Some(reserved) if reserved <= config.concurrency => {

@@ -274,3 +274,12 @@ async fn extensions_api_refusals_are_lambdas() {
     );
     emulator.shutdown().await;
 }
+
+#[tokio::test]
+async fn after_shutdown_invokes_are_refused_as_service_errors() {
+    let emulator = start(vec![function("py")]).await;
+    emulator.shutdown().await;
+    let err = emulator.invoke(request("py", json!({}))).await.unwrap_err();
+    assert_eq!(err.status(), 500, "{err:?}");
+    assert_eq!(err.error_type(), "ServiceException");
+}

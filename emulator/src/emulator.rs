@@ -111,6 +111,7 @@ impl Emulator {
 
     /// In-process invoke (what the HTTP Invoke API calls too).
     pub async fn invoke(&self, request: InvokeRequest) -> Result<InvokeResponse, InvokeError> {
+        self.running()?;
         let target = self.resolve(&request)?;
         let job = self.job(&request, &target)?;
         let mut response = InvokeResponse {
@@ -162,6 +163,7 @@ impl Emulator {
         &self,
         request: InvokeRequest,
     ) -> Result<StreamingInvoke, InvokeError> {
+        self.running()?;
         let target = self.resolve(&request)?;
         let job = self.job(&request, &target)?;
         let request_id = job.request_id.clone();
@@ -226,6 +228,16 @@ impl Emulator {
         let mut names: Vec<String> = self.inner.functions.keys().cloned().collect();
         names.sort();
         names
+    }
+
+    /// Refuse work once [`Emulator::shutdown`] has begun.
+    fn running(&self) -> Result<(), InvokeError> {
+        if *self.inner.stop.borrow() {
+            return Err(InvokeError::ServiceException {
+                message: "the emulator is shutting down".into(),
+            });
+        }
+        Ok(())
     }
 
     /// Find the function and qualifier an invoke names.

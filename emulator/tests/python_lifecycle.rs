@@ -282,4 +282,7 @@ async fn after_shutdown_invokes_are_refused_as_service_errors() {
     let err = emulator.invoke(request("py", json!({}))).await.unwrap_err();
     assert_eq!(err.status(), 500, "{err:?}");
     assert_eq!(err.error_type(), "ServiceException");
+    let mut event = request("py", json!({}));
+    event.invocation_type = InvocationType::Event;
+    assert_eq!(emulator.invoke(event).await.unwrap_err().status(), 500);
 }

@@ -286,3 +286,43 @@ async fn after_shutdown_invokes_are_refused_as_service_errors() {
     event.invocation_type = InvocationType::Event;
     assert_eq!(emulator.invoke(event).await.unwrap_err().status(), 500);
 }
+
+#[tokio::test]
+async fn an_init_over_10_s_is_retried_once_within_the_invocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let counter = dir.path().join("inits");
+    let mut config = function("slow-init");
+    config.timeout = 15;
+    config.concurrency = 2;
+    config
+        .environment
+        .insert("INIT_COUNTER".into(), counter.display().to_string());
+    // Init 1 is the warm-up; init 2 (a cold start) exceeds Lambda's 10 s; init 3 is the retry.
+    config
+        .environment
+        .insert("INIT_SLOW_NTH".into(), "2".into());
+    config
+        .environment
+        .insert("INIT_SLOW_SECONDS".into(), "11".into());
+    let emulator = start(vec![config]).await;
+    let warm = tokio::spawn({
+        let emulator = emulator.clone();
+        async move {
+            emulator
+                .invoke(request("slow-init", json!({"sleep": 0.5})))
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let cold = emulator
+        .invoke(request("slow-init", json!({"cold": true})))
+        .await
+        .unwrap();
+    assert_eq!(cold.function_error, None, "{:?}", cold.payload);
+    assert_eq!(json_of(&cold.payload)["event"], json!({"cold": true}));
+    assert!(started.elapsed() >= Duration::from_secs(10));
+    assert_eq!(std::fs::read_to_string(&counter).unwrap(), "3");
+    assert_eq!(warm.await.unwrap().unwrap().function_error, None);
+    emulator.shutdown().await;
+}

@@ -283,6 +283,7 @@ async fn invoke_with_response_stream() {
         .invoke_with_response_stream()
         .function_name("stream")
         .payload(Blob::new(r#"{"chunks":3,"delay_ms":300}"#))
+        .log_type(LogType::Tail)
         .send()
         .await
         .unwrap();
@@ -309,6 +310,12 @@ async fn invoke_with_response_stream() {
     assert!(body.ends_with("chunk 0\nchunk 1\nchunk 2\n"), "{body:?}");
     let complete = complete.expect("InvokeComplete");
     assert_eq!(complete.error_code(), None);
+    let tail = base64::engine::general_purpose::STANDARD
+        .decode(complete.log_result().expect("LogResult with Tail"))
+        .unwrap();
+    assert!(String::from_utf8(tail)
+        .unwrap()
+        .contains("REPORT RequestId:"));
     let first_chunk = arrivals
         .iter()
         .find(|(_, len)| body[..*len].contains("chunk 0"))

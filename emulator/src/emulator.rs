@@ -85,10 +85,22 @@ impl Emulator {
                 pool.warm_up().await;
                 let result = pool.ready.borrow().clone();
                 if let Some(result) = result {
+                    let failed = result.is_err();
                     if let Err(e) = &result {
                         tracing::warn!(function = %name, error = %e, "init failed");
                     }
                     on_ready(&name, result);
+                    if failed {
+                        // Report the first environment that does become ready later.
+                        let mut ready = pool.ready.subscribe();
+                        tokio::spawn(async move {
+                            if let Ok(r) = ready.wait_for(|r| matches!(r, Some(Ok(_)))).await {
+                                if let Some(Ok(took)) = r.clone() {
+                                    on_ready(&name, Ok(took));
+                                }
+                            }
+                        });
+                    }
                 }
             });
         }

@@ -104,6 +104,7 @@ impl Pool {
         &self,
         retry_in_invoke: bool,
     ) -> Result<Arc<Environment>, InitFailure> {
+        let started = std::time::Instant::now();
         let first = Environment::start(
             self.spec.clone(),
             tokio::time::Instant::now() + INIT_TIMEOUT,
@@ -125,6 +126,10 @@ impl Pool {
             return Err(InitFailure::Entrypoint(
                 "the emulator is shutting down".into(),
             ));
+        }
+        if retry_in_invoke && !matches!(*self.ready.borrow(), Some(Ok(_))) {
+            // The first environment that ever became ready (the warm-up had failed).
+            self.ready.send_replace(Some(Ok(started.elapsed())));
         }
         let mut live = lock(&self.live);
         live.retain(|w| w.strong_count() > 0);

@@ -326,3 +326,36 @@ async fn an_init_over_10_s_is_retried_once_within_the_invocation() {
     assert_eq!(warm.await.unwrap().unwrap().function_error, None);
     emulator.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_function_whose_warm_up_failed_is_reported_ready_when_it_first_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = function("flaky");
+    config.environment.insert(
+        "INIT_COUNTER".into(),
+        dir.path().join("inits").display().to_string(),
+    );
+    config
+        .environment
+        .insert("INIT_FAIL_NTH".into(), "1".into());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let hook = seen.clone();
+    let emulator = lambda_mesh_emulator::Emulator::start_with_hook(
+        lambda_mesh_emulator::EmulatorConfig {
+            functions: vec![config],
+        },
+        move |name, result| hook.lock().unwrap().push((name.to_owned(), result.is_ok())),
+    )
+    .await
+    .unwrap();
+    assert_eq!(*seen.lock().unwrap(), [("flaky".to_owned(), false)]);
+    let response = emulator.invoke(request("flaky", json!({}))).await.unwrap();
+    assert_eq!(response.function_error, None, "{:?}", response.payload);
+    assert!(
+        eventually(Duration::from_secs(2), || seen.lock().unwrap().len() == 2).await,
+        "{:?}",
+        seen.lock().unwrap()
+    );
+    assert_eq!(seen.lock().unwrap()[1], ("flaky".to_owned(), true));
+    emulator.shutdown().await;
+}

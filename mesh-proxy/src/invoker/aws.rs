@@ -219,7 +219,10 @@ where
         SdkError::ServiceError(ctx) => {
             let err = ctx.err();
             let code = err.code().unwrap_or("Unknown").to_owned();
-            let message = format!("{code}: {}", err.message().unwrap_or("no message"));
+            let message = format!(
+                "{code}: {}",
+                first_line(err.message().unwrap_or("no message"))
+            );
             by_code(
                 &code,
                 message,
@@ -245,6 +248,25 @@ where
             message: "the invoke request could not be built".into(),
         },
     }
+}
+
+/// Longest Lambda error message passed on.
+const MAX_MESSAGE: usize = 300;
+
+/// The first line of an AWS error message, shortened. Signature errors go on to quote the
+/// canonical request, whose signed headers include `x-amz-security-token`: never pass that on.
+pub(super) fn first_line(message: &str) -> String {
+    let line = message.lines().next().unwrap_or("").trim();
+    let line = line
+        .split("The Canonical String")
+        .next()
+        .unwrap_or("")
+        .trim();
+    let mut end = line.len().min(MAX_MESSAGE);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    line[..end].to_owned()
 }
 
 /// One classification for both operations and for the local invoker's error types.

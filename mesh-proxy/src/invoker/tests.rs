@@ -102,3 +102,14 @@ fn error_codes_are_classified() {
     ));
     assert!(!aws::by_code("InvalidRequestContentException", String::new(), None).retryable());
 }
+
+#[test]
+fn aws_messages_keep_only_their_first_line() {
+    let message = "The request signature we calculated does not match. The Canonical String for this request should have been\n'POST\nx-amz-security-token:SECRET'";
+    let kept = aws::first_line(message);
+    assert!(
+        !kept.contains("SECRET") && !kept.contains("Canonical"),
+        "{kept}"
+    );
+    assert_eq!(aws::first_line(&"é".repeat(400)).len(), 300);
+}

@@ -68,7 +68,7 @@ pub struct StreamFailure {
     pub details: String,
 }
 
-/// Lambda refused or failed an invoke (function errors are not failures: see [`Invoked`]).
+/// Lambda refused or failed an invoke (function errors are not failures: they are results).
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvokeFailure {

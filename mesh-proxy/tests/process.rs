@@ -102,7 +102,9 @@ async fn aws_invoker_signs_calls_and_maps_lambda_errors() {
         upstream_table("narrow", "narrow", "retries = 1"),
     );
     let path = write(&dir, &text);
-    let proxy = MeshProxy::start(&path, &AWS_ENV);
+    let mut env = AWS_ENV.to_vec();
+    env.push(("MESH_PROXY_LOG_FORMAT", "json"));
+    let proxy = MeshProxy::start(&path, &env);
 
     let request = Request::get(format!("http://{}/echo?a=1", proxy.upstream("sync")))
         .header("authorization", "Bearer caller-token-do-not-log")
@@ -211,7 +213,19 @@ async fn aws_invoker_signs_calls_and_maps_lambda_errors() {
         || p.contains("eu-west-1")));
 
     let logs = proxy.stderr();
-    assert!(logs.contains("mesh_proxy::access"), "{logs}");
+    let access: Vec<serde_json::Value> = logs
+        .lines()
+        .filter(|l| l.contains("mesh_proxy::access"))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
+    let line = access
+        .iter()
+        .find(|l| l["upstream"] == "missing")
+        .expect("an access line for the missing function");
+    assert_eq!(line["status"], 502);
+    assert!(line["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert!(line["aws_request_id"].is_string());
+    assert!(line["duration_us"].is_u64());
     for secret in [
         "very-secret-key-do-not-log",
         "session-token-do-not-log",

@@ -277,8 +277,19 @@ async fn local_invoker_chain_in_the_embedded_emulator() {
             ", LAMBDA_MESH_INVOKE_MODE = \"response_stream\""
         )
     );
+    let config = format!("{config}{}", upstream("short", "hello", "timeout = 1"));
     let (_proxy, upstreams) = mesh_proxy(dir.path(), &config);
     every_mode(&upstreams).await;
+
+    // Failures of the real service, mapped: a hang past the upstream's timeout is a 504; a
+    // service that dies mid-request is a function error, 502.
+    let (response, body) = get(upstreams["short"], "/sleep?ms=3000").await;
+    assert_eq!(response.status(), 504);
+    assert_eq!(json(&body)["error"], "timeout");
+    let (response, body) = get(upstreams["hello"], "/crash").await;
+    assert_eq!(response.status(), 502);
+    assert_eq!(response.headers()["x-lambda-function-error"], "Unhandled");
+    assert_eq!(json(&body)["error"], "function_error");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

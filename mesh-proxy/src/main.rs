@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use mesh_proxy::{init_tracing, run, Config, FlagValues, Overrides};
+use mesh_proxy::{init_tracing, run, Config, FlagValues, Overrides, StartError};
 
 /// Exit status for a bad config (sysexits EX_USAGE).
 const EXIT_BAD_CONFIG: u8 = 64;
@@ -74,7 +74,12 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!(error = %e, "mesh-proxy failed");
             eprintln!("mesh-proxy: {e}");
-            ExitCode::FAILURE
+            // No region for an aws upstream is a config problem too.
+            if matches!(e, StartError::Aws(_)) {
+                ExitCode::from(EXIT_BAD_CONFIG)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -60,6 +60,25 @@ fn check_accepts_good_files_and_rejects_bad_ones_with_64() {
 
     let (code, text) = check(&dir.path().join("missing.toml"), &[]);
     assert_eq!(code, 64, "{text}");
+
+    // An aws upstream with no region anywhere fails at start, also with 64.
+    let path = write(
+        &dir,
+        &format!("{}{}", admin(), upstream_table("x", "x", "")),
+    );
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mesh-proxy"))
+        .arg("--config")
+        .arg(&path)
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("MESH_PROXY_AWS_REGION")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(64), "{text}");
+    assert!(text.contains("no region"), "{text}");
 }
 
 fn python_function(name: &str, extra: impl FnOnce(&mut FunctionConfig)) -> FunctionConfig {

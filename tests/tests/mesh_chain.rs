@@ -326,3 +326,22 @@ async fn a_lambda_http_function_works_unchanged() {
     assert_eq!(cookies, ["one=1", "two=2"]);
     assert_eq!(h["content-length"], payload.len().to_string().as_str());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_streaming_function_is_streamed_as_the_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let code = dir.path().join("code");
+    std::fs::create_dir(&code).unwrap();
+    let config = format!(
+        "{}\n[[function]]\nname = \"chunks\"\ncode = \"{}\"\nbootstrap = \"{}\"\ntimeout = 10\n",
+        upstream("chunks", "chunks", "response_streaming = true"),
+        code.display(),
+        env!("CARGO_BIN_EXE_emulator-stream-fn"),
+    );
+    let (_proxy, upstreams) = mesh_proxy(dir.path(), &config);
+    // Not an HTTP integration stream: status 200, the function's content type, the bytes as body.
+    let (response, body) = get(upstreams["chunks"], "/").await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("content-length").is_none());
+    assert_eq!(body, "chunk 0\nchunk 1\nchunk 2\n");
+}

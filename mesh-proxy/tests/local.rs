@@ -417,6 +417,18 @@ async fn reloads_swap_upstreams_and_reject_what_cannot_bind() {
         200
     );
 
+    // A changed [[function]] starts a new embedded emulator; the old one retires once idle.
+    let changed = config(&format!(
+        "{}{}{}",
+        upstream_table("a", "fn", "payload_format = \"envoy\""),
+        upstream_table("b", "fn", ""),
+        function_table("fn", "memory_mb = 256")
+    ));
+    assert!(proxy.reload(changed).await.unwrap().is_empty());
+    let (response, body) = get(a, "/echo").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(json(&body)["event"]["raw_path"], "/echo");
+
     // A port already taken: the reload fails and the old config keeps serving.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();

@@ -24,6 +24,8 @@ use crate::runtime_api::{Invocation, RuntimeApi};
 
 /// `errorType` of an event the adapter cannot decode.
 pub const INVALID_EVENT: &str = lambda_mesh_adapter::INVALID_EVENT_ERROR_TYPE;
+/// `errorType` of a service that was not ready (async init) or did not answer in time.
+pub const SERVICE_TIMEOUT: &str = "LambdaMesh.ServiceTimeout";
 /// `errorType` of a response whose status is listed in `LAMBDA_MESH_ERROR_STATUS_CODES`.
 pub const ERROR_STATUS: &str = "LambdaMesh.ServiceErrorStatus";
 /// `errorType` of a response that cannot be put in the event's result shape.
@@ -96,7 +98,7 @@ impl Handler {
         if !self.ready {
             let limit = deadline.saturating_duration_since(Instant::now());
             if let Err(error) = self.readiness.wait(limit).await {
-                let report = ErrorReport::new("LambdaMesh.ServiceTimeout", error.to_string());
+                let report = ErrorReport::new(SERVICE_TIMEOUT, error.to_string());
                 runtime.respond_error(id, &report).await?;
                 return Ok(Outcome::Done);
             }
@@ -105,7 +107,16 @@ impl Handler {
         let shape = decoded.shape.clone();
         let service_request = request::build(&self.config, invocation, decoded);
         let method = service_request.method().clone();
-        let request_headers = service_request.headers().clone();
+        // Only compression needs the request's headers later, and only Accept-Encoding.
+        let mut accept_encoding = http::HeaderMap::new();
+        if self.config.compresses() {
+            for value in service_request
+                .headers()
+                .get_all(http::header::ACCEPT_ENCODING)
+            {
+                accept_encoding.append(http::header::ACCEPT_ENCODING, value.clone());
+            }
+        }
         let (response, lease) = match self.forwarder.send(&service_request, deadline).await {
             Ok(sent) => sent,
             Err(error) => return self.fail(runtime, id, error).await,
@@ -169,7 +180,7 @@ impl Handler {
         if self.config.compresses() {
             compress_response(
                 &method,
-                &request_headers,
+                &accept_encoding,
                 &mut response,
                 self.config.compression_min_bytes,
             );

@@ -8,13 +8,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::header::{HeaderValue, CONTENT_LENGTH};
 use http::{Method, Response};
-use http_body_util::BodyExt;
 use lambda_mesh_adapter::{
     decode_event, encode_response, DecodeOptions, EventShape, MAX_SYNC_RESPONSE_BYTES,
 };
 use tokio::time::{timeout_at, Instant};
 
 use crate::api_client::{ApiError, ErrorReport};
+use crate::buffer::{ReadError, Reusable};
 use crate::compression::compress_response;
 use crate::config::{Config, InvokeMode};
 use crate::forwarder::{ForwardError, Forwarder};
@@ -55,6 +55,7 @@ pub struct Handler {
     readiness: Readiness,
     decode_options: DecodeOptions,
     ready: bool,
+    response_buffer: Reusable,
 }
 
 impl Handler {
@@ -67,6 +68,7 @@ impl Handler {
                 .with_pass_through_path(config.pass_through_path.as_str()),
             config,
             ready,
+            response_buffer: Reusable::default(),
         }
     }
 
@@ -150,17 +152,17 @@ impl Handler {
             return Ok(Outcome::Done);
         }
         let (mut parts, body) = response.into_parts();
-        let limited = http_body_util::Limited::new(body, MAX_BUFFERED_BODY_BYTES);
-        let body = match timeout_at(deadline, limited.collect()).await {
-            Ok(Ok(collected)) => {
+        let read = self.response_buffer.read(body, MAX_BUFFERED_BODY_BYTES);
+        let body = match timeout_at(deadline, read).await {
+            Ok(Ok(body)) => {
                 self.forwarder.release(lease);
-                collected.to_bytes()
+                body
             }
-            Ok(Err(error)) => {
-                if let Some(error) = error.downcast_ref::<hyper::Error>() {
-                    let error = self.forwarder.classify(error);
-                    return self.fail(runtime, id, error).await;
-                }
+            Ok(Err(ReadError::Body(error))) => {
+                let error = self.forwarder.classify(&error);
+                return self.fail(runtime, id, error).await;
+            }
+            Ok(Err(ReadError::TooLarge)) => {
                 let report = ErrorReport::new(
                     RESPONSE_TOO_LARGE,
                     format!("the service's response body exceeds {MAX_BUFFERED_BODY_BYTES} bytes, too large to buffer (LAMBDA_MESH_INVOKE_MODE=response_stream allows more)"),
@@ -175,6 +177,7 @@ impl Handler {
                 return self.fail(runtime, id, error).await;
             }
         };
+        let kept = body.clone();
         strip_hop_by_hop(&mut parts.headers);
         let mut response = Response::from_parts(parts, body);
         if self.config.compresses() {
@@ -200,7 +203,11 @@ impl Handler {
                 );
                 runtime.respond_error(id, &report).await?;
             }
-            Ok(result) => runtime.respond(id, result).await?,
+            Ok(result) => {
+                self.response_buffer.give_back(kept);
+                runtime.respond(id, result).await?;
+                return Ok(Outcome::Done);
+            }
             Err(error) => {
                 let report = ErrorReport::new(
                     BAD_RESPONSE,

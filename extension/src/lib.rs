@@ -6,6 +6,7 @@
 
 mod api_client;
 mod body;
+mod buffer;
 mod compression;
 mod config;
 mod extensions_api;
@@ -20,6 +21,7 @@ mod runtime_api;
 
 pub use api_client::{ApiClient, ApiError, ErrorReport};
 pub use body::OutBody;
+pub use buffer::{ReadError, Reusable};
 pub use compression::{compress_response, negotiate, Coding};
 pub use config::{
     Config, ConfigError, FunctionEnv, InvokeMode, LogFormat, ReadinessProtocol, StatusSet,

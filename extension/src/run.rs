@@ -110,6 +110,7 @@ async fn serve(config: Config, mut extension: ExtensionsApi, ready: bool) -> Res
                 .instrument(span)
                 .await
                 .map_err(RunError::Api)?;
+            runtime.recycle(invocation.event);
             if let Outcome::ServiceGone(reason) = outcome {
                 tracing::error!(%reason, "service is gone; asking Lambda for a fresh environment");
                 let report = ErrorReport::new(SERVICE_GONE, reason.clone());

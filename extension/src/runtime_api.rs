@@ -6,6 +6,7 @@ use http::{HeaderMap, Method, StatusCode};
 
 use crate::api_client::{ApiClient, ApiError, ErrorReport};
 use crate::body::OutBody;
+use crate::buffer::{ReadError, Reusable};
 
 const NEXT: &str = "/2018-06-01/runtime/invocation/next";
 const INIT_ERROR: &str = "/2018-06-01/runtime/init/error";
@@ -71,6 +72,7 @@ impl Invocation {
 #[derive(Debug)]
 pub struct RuntimeApi {
     client: ApiClient,
+    event_buffer: Reusable,
 }
 
 impl RuntimeApi {
@@ -78,6 +80,7 @@ impl RuntimeApi {
     pub fn new(authority: impl Into<String>) -> Self {
         RuntimeApi {
             client: ApiClient::new(authority),
+            event_buffer: Reusable::default(),
         }
     }
 
@@ -89,8 +92,34 @@ impl RuntimeApi {
             .request(Method::GET, NEXT)
             .body(OutBody::empty())
             .map_err(|source| ApiError::Build { what, source })?;
-        let (parts, body) = self.client.exchange(what, request, StatusCode::OK).await?;
-        Invocation::from_parts(&parts.headers, body)
+        let (parts, body) = self.client.send(what, request).await?.into_parts();
+        let event =
+            self.event_buffer
+                .read(body, usize::MAX)
+                .await
+                .map_err(|error| match error {
+                    ReadError::Body(source) => ApiError::Http { what, source },
+                    ReadError::TooLarge => ApiError::BadAnswer {
+                        what,
+                        reason: "event too large".to_owned(),
+                    },
+                })?;
+        if parts.status != StatusCode::OK {
+            let mut text = String::from_utf8_lossy(&event).into_owned();
+            text.truncate(512);
+            return Err(ApiError::Status {
+                what,
+                status: parts.status,
+                body: text,
+            });
+        }
+        Invocation::from_parts(&parts.headers, event)
+    }
+
+    /// Takes back an invocation's event buffer for the next invocation, once nothing else refers
+    /// to it (see `buffer`).
+    pub fn recycle(&mut self, event: Bytes) {
+        self.event_buffer.give_back(event);
     }
 
     /// Posts the result of invocation `request_id`.

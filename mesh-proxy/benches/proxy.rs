@@ -24,6 +24,11 @@ use lambda_mesh_adapter::{encode_request, PayloadFormat, RequestMeta};
 use lambda_mesh_emulator::{Emulator, EmulatorConfig, InvokeRequest};
 use mesh_proxy::{Config, Proxy};
 
+#[path = "proxy/function.rs"]
+mod function;
+
+use function::{function, read_head};
+
 /// The benchmark's HTTP client.
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
@@ -134,6 +139,7 @@ async fn bench() {
         "| requests/s, 1 KiB, concurrency {CONCURRENCY}, {LOAD_SECONDS} s | {direct_rate:.0} | {proxy_rate:.0} | |"
     );
     proxy.shutdown().await;
+    aws_rows(&emulator, &client).await;
     emulator.shutdown().await;
 
     let (warm, opened, used) = idle_rss(code.path()).await;
@@ -242,21 +248,114 @@ where
     count as f64 / elapsed
 }
 
-/// RSS of a mesh-proxy process, warm, then holding IDLE_CONNECTIONS keep-alive connections
-/// that each served one request.
-async fn idle_rss(code: &Path) -> (u64, u64, u64) {
-    raise_fd_limit();
+/// The aws invoker: the emulator's HTTP Invoke API called with aws-sdk-lambda directly, against
+/// a mesh-proxy process whose aws invoker calls the same API (SigV4, the SDK's HTTP client).
+async fn aws_rows(emulator: &Emulator, client: &HttpClient) {
+    use aws_sdk_lambda::config::retry::RetryConfig;
+    use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = listener.local_addr().unwrap();
+    let serving = emulator.clone();
+    tokio::spawn(async move { serving.serve_invoke_api(listener).await });
+    let sdk = aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(format!("http://{api}"))
+            .credentials_provider(Credentials::new(
+                "AKIDBENCH",
+                "bench-secret",
+                None,
+                None,
+                "bench",
+            ))
+            .retry_config(RetryConfig::disabled())
+            .build(),
+    );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mesh.toml");
-    std::fs::write(&path, proxy_config(code, 4)).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mesh-proxy"))
+    std::fs::write(
+        &path,
+        format!(
+            "[admin]\nlisten = \"127.0.0.1:0\"\n[aws]\nregion = \"us-east-1\"\nendpoint_url = \"http://{api}\"\n[[upstream]]\ndestination_name = \"echo\"\nlocal_bind_port = 0\nfunction = \"echo\"\ntimeout = 60\nmax_concurrency = 10000\nretries = 10\n"
+        ),
+    )
+    .unwrap();
+    let (mut child, addr) = spawn_proxy(
+        &path,
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIDBENCH"),
+            ("AWS_SECRET_ACCESS_KEY", "bench-secret"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+    );
+    for (size, rounds) in [(KIB, 2000), (MIB, 100)] {
+        let body = Bytes::from(vec![b'x'; size]);
+        let event = event(&body);
+        let mut direct = Vec::with_capacity(rounds);
+        let mut proxied = Vec::with_capacity(rounds);
+        for round in 0..rounds + 20 {
+            let (d, p) = if round % 2 == 0 {
+                let d = time_sdk(&sdk, &event).await;
+                (d, time_proxied(client, addr, &body).await)
+            } else {
+                let p = time_proxied(client, addr, &body).await;
+                (time_sdk(&sdk, &event).await, p)
+            };
+            if round >= 20 {
+                direct.push(d);
+                proxied.push(p);
+            }
+        }
+        let label = if size == KIB { "1 KiB" } else { "1 MiB" };
+        for (name, q) in [("p50", 0.50), ("p99", 0.99)] {
+            let (d, p) = (quantile(&mut direct, q), quantile(&mut proxied, q));
+            println!(
+                "| aws invoker, {label} {name} (SDK → Invoke API vs. mesh-proxy process) | {} | {} | {} |",
+                fmt(d),
+                fmt(p),
+                fmt(p.saturating_sub(d))
+            );
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+async fn time_sdk(sdk: &aws_sdk_lambda::Client, event: &Bytes) -> Duration {
+    let started = Instant::now();
+    for _ in 0..1000 {
+        let result = sdk
+            .invoke()
+            .function_name("echo")
+            .payload(aws_smithy_types::Blob::new(event.clone()))
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                assert!(output.function_error().is_none());
+                return started.elapsed();
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(1)).await,
+        }
+    }
+    panic!("sdk invoke kept failing");
+}
+
+/// Start `mesh-proxy --config PATH`; its child handle and the `echo` upstream's address.
+fn spawn_proxy(path: &Path, env: &[(&str, &str)]) -> (std::process::Child, SocketAddr) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mesh-proxy"));
+    command
         .arg("--config")
-        .arg(&path)
+        .arg(path)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(std::process::Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut addr: Option<SocketAddr> = None;
     for _ in 0..10 {
@@ -268,7 +367,17 @@ async fn idle_rss(code: &Path) -> (u64, u64, u64) {
             break;
         }
     }
-    let addr = addr.unwrap();
+    (child, addr.unwrap())
+}
+
+/// RSS of a mesh-proxy process, warm, then holding IDLE_CONNECTIONS keep-alive connections
+/// that each served one request.
+async fn idle_rss(code: &Path) -> (u64, u64, u64) {
+    raise_fd_limit();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mesh.toml");
+    std::fs::write(&path, proxy_config(code, 4)).unwrap();
+    let (mut child, addr) = spawn_proxy(&path, &[]);
     let pid = child.id();
     let mut warm = TcpStream::connect(addr).unwrap();
     for _ in 0..20 {
@@ -334,73 +443,5 @@ fn fmt(d: Duration) -> String {
         format!("{} µs", d.as_micros())
     } else {
         format!("{:.1} ms", d.as_secs_f64() * 1e3)
-    }
-}
-
-/// Read an HTTP/1.1 response or request head: (head text, Content-Length).
-fn read_head(stream: &mut TcpStream) -> (String, usize) {
-    let mut head = Vec::with_capacity(512);
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if stream.read(&mut byte).unwrap() == 0 {
-            panic!("connection closed in the head");
-        }
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let length = head
-        .lines()
-        .find_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length")
-                .then(|| value.trim().parse().ok())?
-        })
-        .unwrap_or(0);
-    (head, length)
-}
-
-/// The function role: a Runtime API client that echoes the request body in a v2 result.
-fn function() {
-    let api = std::env::var("AWS_LAMBDA_RUNTIME_API").unwrap();
-    let mut stream = TcpStream::connect(&api).unwrap();
-    stream.set_nodelay(true).unwrap();
-    loop {
-        stream
-            .write_all(
-                format!("GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: {api}\r\n\r\n")
-                    .as_bytes(),
-            )
-            .unwrap();
-        let (head, length) = read_head(&mut stream);
-        let mut event = vec![0u8; length];
-        stream.read_exact(&mut event).unwrap();
-        let request_id = head
-            .lines()
-            .find_map(|l| {
-                let (name, value) = l.split_once(':')?;
-                name.eq_ignore_ascii_case("lambda-runtime-aws-request-id")
-                    .then(|| value.trim().to_owned())
-            })
-            .unwrap();
-        let event: serde_json::Value = serde_json::from_slice(&event).unwrap();
-        let result = serde_json::json!({
-            "statusCode": 200,
-            "headers": { "content-type": "application/octet-stream" },
-            "body": event.get("body").cloned().unwrap_or(serde_json::Value::String(String::new())),
-            "isBase64Encoded": event.get("isBase64Encoded").cloned().unwrap_or(serde_json::Value::Bool(false)),
-        })
-        .to_string();
-        stream
-            .write_all(
-                format!(
-                    "POST /2018-06-01/runtime/invocation/{request_id}/response HTTP/1.1\r\nHost: {api}\r\nContent-Length: {}\r\n\r\n{result}",
-                    result.len()
-                )
-                .as_bytes(),
-            )
-            .unwrap();
-        let (_, length) = read_head(&mut stream);
-        let mut ack = vec![0u8; length];
-        stream.read_exact(&mut ack).unwrap();
     }
 }

@@ -9,8 +9,8 @@ LWA_VERSION := 1.0.0-rc1
 
 .PHONY: test fmt-check clippy build cargo-test lint-template deps deps-python deps-lwa demo bench layer doc
 
-## test: everything CI checks
-test: fmt-check clippy build lint-template cargo-test
+## test: everything CI checks (the layer build runs objdump's glibc check on the real release binary)
+test: fmt-check clippy doc build lint-template cargo-test layer
 
 fmt-check:
 	$(CARGO) fmt --all --check

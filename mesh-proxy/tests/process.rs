@@ -6,7 +6,6 @@
 mod support {
     pub mod harness;
     pub mod process;
-    pub mod recorder;
 }
 
 use std::time::{Duration, Instant};
@@ -103,7 +102,7 @@ async fn aws_invoker_signs_calls_and_maps_lambda_errors() {
     let lambda = listener.local_addr().unwrap();
     let serving = emulator.clone();
     tokio::spawn(async move { serving.serve_invoke_api(listener).await });
-    let (recorder, recorded) = support::recorder::start(lambda).await;
+    let (recorder, recorded) = lambda_mesh_tests::recorder::start(lambda).await;
 
     let dir = tempfile::tempdir().unwrap();
     let text = format!(

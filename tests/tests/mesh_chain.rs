@@ -8,10 +8,6 @@
 
 #[path = "mesh_support/http.rs"]
 mod http_support;
-#[path = "mesh_support/process.rs"]
-mod process;
-#[path = "mesh_support/recorder.rs"]
-mod recorder;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -20,7 +16,8 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use http_support::{base64, collect, get, json, send};
-use process::{address, binary, root, Proc};
+use lambda_mesh_tests::process::{address, binary, root, Proc};
+use lambda_mesh_tests::recorder;
 
 const AWS_ENV: [(&str, &str); 6] = [
     ("AWS_ACCESS_KEY_ID", "AKIDCHAINTEST"),

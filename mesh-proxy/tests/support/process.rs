@@ -1,24 +1,23 @@
-//! The mesh-proxy binary as a child process: started with a config file, its printed addresses
-//! read from stdout, its stderr kept, killed on drop.
+//! The mesh-proxy binary as a child process (a `lambda_mesh_tests::process::Proc`): started with a
+//! config file, its printed addresses read from stdout.
 
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
+
+use lambda_mesh_tests::process::Proc;
 
 /// A running mesh-proxy.
 pub struct MeshProxy {
-    child: Child,
+    process: Proc,
     /// `upstream NAME listening on ADDR` lines so far.
     pub upstreams: HashMap<String, SocketAddr>,
     /// `admin listening on ADDR`.
     pub admin: SocketAddr,
-    stderr: Arc<Mutex<String>>,
 }
 
 /// Environment for the AWS SDK: static test credentials and no IMDS probing.
@@ -34,63 +33,25 @@ impl MeshProxy {
     /// Start `mesh-proxy --config PATH` with `env`, waiting (≤ 30 s) for its admin line.
     pub fn start(config: &Path, env: &[(&str, &str)]) -> MeshProxy {
         let mut command = Command::new(env!("CARGO_BIN_EXE_mesh-proxy"));
-        command
-            .arg("--config")
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        command.arg("--config").arg(config).env("RUST_LOG", "info");
         for (key, value) in env {
             command.env(key, value);
         }
-        let mut child = command.spawn().expect("mesh-proxy starts");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        let (tx, rx) = std::sync::mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let process = Proc::spawn(command);
         let mut upstreams = HashMap::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let admin = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
-                panic!(
-                    "no admin line within 30 s; stderr:\n{}",
-                    stderr.lock().unwrap()
-                )
-            });
+        let mut admin = None;
+        for line in process.lines_until("admin listening on ", Duration::from_secs(30)) {
             if let Some(rest) = line.strip_prefix("upstream ") {
                 let (name, addr) = rest.split_once(" listening on ").unwrap();
                 upstreams.insert(name.to_owned(), addr.parse().unwrap());
             } else if let Some(addr) = line.strip_prefix("admin listening on ") {
-                break addr.parse().unwrap();
+                admin = Some(addr.parse().unwrap());
             }
-        };
+        }
         MeshProxy {
-            child,
+            process,
             upstreams,
-            admin,
-            stderr,
+            admin: admin.unwrap(),
         }
     }
 
@@ -101,36 +62,17 @@ impl MeshProxy {
 
     /// Everything written to stderr so far.
     pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.process.stderr()
     }
 
     /// Send a signal (`HUP`, `TERM`) with kill(1).
     pub fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
+        self.process.signal(name);
     }
 
     /// Wait (≤ `limit`) for the process to exit.
     pub fn wait(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-}
-
-impl Drop for MeshProxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.wait(limit)
     }
 }
 

@@ -1,11 +1,9 @@
 //! Workspace binaries as child processes: found next to the test executable (built by
 //! `make build`), stdout read line by line, stderr kept, killed on drop.
 
-#![allow(dead_code)]
-
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -44,18 +42,22 @@ pub struct Proc {
 impl Proc {
     /// Start `binary` with `args` and `env`.
     pub fn start(binary: PathBuf, args: &[&str], env: &[(&str, &str)]) -> Proc {
-        let mut command = Command::new(&binary);
-        command
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut command = Command::new(binary);
+        command.args(args);
         for (key, value) in env {
             command.env(key, value);
         }
+        Proc::spawn(command)
+    }
+
+    /// Spawn `command` with stdin closed and stdout and stderr piped.
+    pub fn spawn(mut command: Command) -> Proc {
         let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("{} starts: {e}", binary.display()));
+            .unwrap_or_else(|e| panic!("{:?} starts: {e}", command.get_program()));
         let stderr = Arc::new(Mutex::new(String::new()));
         let mut err = child.stderr.take().expect("stderr piped");
         let sink = stderr.clone();
@@ -111,6 +113,28 @@ impl Proc {
     /// Everything written to stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().expect("stderr lock").clone()
+    }
+
+    /// Send a signal (`HUP`, `TERM`) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Wait (≤ `limit`) for the process to exit.
+    pub fn wait(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 }
 

@@ -8,7 +8,8 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{eventually, function, json_of, request, start};
+use common::poll::eventually;
+use common::{function, json_of, request, start};
 use lambda_mesh_emulator::{InvocationType, InvokeError};
 use serde_json::{json, Value};
 

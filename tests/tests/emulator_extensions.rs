@@ -13,7 +13,8 @@ use aws_sdk_lambda::operation::RequestId as _;
 use aws_sdk_lambda::primitives::Blob;
 use lambda_mesh_emulator::{Emulator, EmulatorConfig, FunctionConfig};
 use serde_json::{json, Value};
-use support::{binary_function, eventually, extension_layer, find_tool, python_fixture, Running};
+use support::poll::eventually;
+use support::{binary_function, extension_layer, find_tool, python_fixture, Running};
 
 const ECHO: &str = env!("CARGO_BIN_EXE_emulator-echo-fn");
 const EXTENSION: &str = env!("CARGO_BIN_EXE_emulator-extension");

@@ -2,11 +2,13 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use lambda_mesh_emulator::{Emulator, EmulatorConfig, FunctionConfig, InvokeRequest};
 use serde_json::Value;
+
+#[path = "poll.rs"]
+pub mod poll;
 
 pub fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/python-fn")
@@ -32,16 +34,4 @@ pub fn request(function: &str, payload: Value) -> InvokeRequest {
 
 pub fn json_of(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes).unwrap()
-}
-
-/// Poll `check` every 50 ms for up to `limit`.
-pub async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let until = Instant::now() + limit;
-    while Instant::now() < until {
-        if check() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    check()
 }

@@ -3,9 +3,11 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use lambda_mesh_emulator::{Emulator, EmulatorConfig, FunctionConfig};
+
+#[path = "../../../emulator/tests/support/poll.rs"]
+pub mod poll;
 
 /// A running emulator serving the Invoke API on 127.0.0.1, port 0.
 pub struct Running {
@@ -82,16 +84,4 @@ pub fn find_tool(name: &str) -> Option<PathBuf> {
     dirs.push(repo.join(".tools/bin"));
     dirs.push(repo.join(".venv/bin"));
     dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
-}
-
-/// Poll `check` every 50 ms for up to `limit`.
-pub async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let until = Instant::now() + limit;
-    while Instant::now() < until {
-        if check() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    check()
 }

@@ -1,0 +1,17 @@
+//! Polling for a condition that becomes true in the background (a log line, a shutdown event).
+//! Also included by lambda-mesh-tests' `emulator_*` tests (`#[path]`): one 10-line function does
+//! not justify making the emulator's tests depend on that crate and everything it pulls in.
+
+use std::time::{Duration, Instant};
+
+/// Poll `check` every 50 ms for up to `limit`.
+pub async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    check()
+}

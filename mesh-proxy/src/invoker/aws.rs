@@ -8,6 +8,8 @@ use std::sync::Mutex;
 use aws_sdk_lambda::config::retry::RetryConfig;
 use aws_sdk_lambda::config::{Region, StalledStreamProtectionConfig};
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_lambda::operation::invoke::InvokeError;
+use aws_sdk_lambda::operation::invoke_with_response_stream::InvokeWithResponseStreamError;
 use aws_sdk_lambda::operation::RequestId;
 use aws_sdk_lambda::types::{InvocationType, InvokeWithResponseStreamResponseEvent};
 use aws_sdk_lambda::Client;
@@ -110,16 +112,10 @@ pub(super) async fn invoke(
         .send()
         .await
         .map_err(|e| {
-            let retry_after = match &e {
-                SdkError::ServiceError(ctx) => match ctx.err() {
-                    aws_sdk_lambda::operation::invoke::InvokeError::TooManyRequestsException(t) => {
-                        t.retry_after_seconds().map(str::to_owned)
-                    }
-                    _ => None,
-                },
+            classify(e, |err| match err {
+                InvokeError::TooManyRequestsException(t) => t.retry_after_seconds(),
                 _ => None,
-            };
-            classify(e, retry_after)
+            })
         })?;
     Ok(Invoked {
         request_id: output.request_id().map(str::to_owned),
@@ -146,15 +142,12 @@ pub(super) async fn invoke_stream(
         .send()
         .await
         .map_err(|e| {
-            use aws_sdk_lambda::operation::invoke_with_response_stream::InvokeWithResponseStreamError as E;
-            let retry_after = match &e {
-                SdkError::ServiceError(ctx) => match ctx.err() {
-                    E::TooManyRequestsException(t) => t.retry_after_seconds().map(str::to_owned),
-                    _ => None,
-                },
+            classify(e, |err| match err {
+                InvokeWithResponseStreamError::TooManyRequestsException(t) => {
+                    t.retry_after_seconds()
+                }
                 _ => None,
-            };
-            classify(e, retry_after)
+            })
         })?;
     let request_id = output.request_id().map(str::to_owned);
     let executed_version = output.executed_version().map(str::to_owned);
@@ -210,8 +203,12 @@ pub(super) async fn invoke_stream(
 }
 
 /// Lambda's errors by code. Messages carry the code and Lambda's message only (never request
-/// headers, so never credentials).
-fn classify<E, R>(error: SdkError<E, R>, retry_after: Option<String>) -> InvokeFailure
+/// headers, so never credentials). `retry_after` reads a service error's `retryAfterSeconds`
+/// (each operation has its own error enum).
+fn classify<E, R>(
+    error: SdkError<E, R>,
+    retry_after: impl FnOnce(&E) -> Option<&str>,
+) -> InvokeFailure
 where
     E: ProvideErrorMetadata + std::error::Error,
 {
@@ -226,7 +223,7 @@ where
             by_code(
                 &code,
                 message,
-                retry_after.and_then(|s| s.trim().parse().ok()),
+                retry_after(err).and_then(|s| s.trim().parse().ok()),
             )
         }
         // The request never left: the function cannot have run.

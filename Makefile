@@ -7,10 +7,10 @@ export PATH := $(CURDIR)/.venv/bin:$(CURDIR)/.tools/bin:$(PATH)
 CARGO ?= cargo
 LWA_VERSION := 1.0.0-rc1
 
-.PHONY: test fmt-check clippy build cargo-test lint-template deps deps-python deps-lwa demo bench layer doc
+.PHONY: test fmt-check clippy build examples cargo-test lint-template deps deps-python deps-lwa demo bench layer doc
 
 ## test: everything CI checks (the layer build runs objdump's glibc check on the real release binary)
-test: fmt-check clippy doc build lint-template cargo-test layer
+test: fmt-check clippy doc build examples lint-template cargo-test layer
 
 fmt-check:
 	$(CARGO) fmt --all --check
@@ -24,6 +24,10 @@ build:
 
 cargo-test: build
 	$(CARGO) test --workspace --locked
+
+# The template's Rust function is its own workspace (sam build builds it alone): check it still builds.
+examples:
+	$(CARGO) clippy --locked --manifest-path examples/rust-axum/Cargo.toml -- -D warnings
 
 doc:
 	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --workspace --no-deps --locked

@@ -7,8 +7,13 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use aws_sdk_lambda::operation::invoke::InvokeOutput;
+use aws_sdk_lambda::operation::invoke_with_response_stream::InvokeWithResponseStreamOutput;
 use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::{InvocationType, InvokeWithResponseStreamResponseEvent, LogType};
+use aws_sdk_lambda::types::{
+    InvocationType, InvokeWithResponseStreamCompleteEvent, InvokeWithResponseStreamResponseEvent,
+    LogType,
+};
 use base64::Engine as _;
 use serde_json::{json, Value};
 use support::{binary_function, python_fixture, Running};
@@ -22,6 +27,35 @@ fn b64(text: &str) -> String {
 
 fn json_of(blob: Option<&Blob>) -> Value {
     serde_json::from_slice(blob.unwrap().as_ref()).unwrap()
+}
+
+/// A plain (RequestResponse) Invoke of `function` with `payload`.
+async fn invoke(client: &aws_sdk_lambda::Client, function: &str, payload: &str) -> InvokeOutput {
+    client
+        .invoke()
+        .function_name(function)
+        .payload(Blob::new(payload))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Read a response stream to its end: the payload chunks joined, and InvokeComplete.
+async fn drain(
+    mut out: InvokeWithResponseStreamOutput,
+) -> (Vec<u8>, Option<InvokeWithResponseStreamCompleteEvent>) {
+    let mut body = Vec::new();
+    let mut complete = None;
+    while let Some(event) = out.event_stream.recv().await.unwrap() {
+        match event {
+            InvokeWithResponseStreamResponseEvent::PayloadChunk(chunk) => {
+                body.extend_from_slice(chunk.payload().unwrap().as_ref())
+            }
+            InvokeWithResponseStreamResponseEvent::InvokeComplete(done) => complete = Some(done),
+            _ => {}
+        }
+    }
+    (body, complete)
 }
 
 async fn emulator(code: &std::path::Path) -> Running {
@@ -68,13 +102,7 @@ async fn invoke_paths() {
         "123456789012:function:echo",
         "echo:live",
     ] {
-        let out = client
-            .invoke()
-            .function_name(name)
-            .payload(Blob::new("[1,2]"))
-            .send()
-            .await
-            .unwrap();
+        let out = invoke(&client, name, "[1,2]").await;
         assert_eq!(json_of(out.payload()), json!([1, 2]), "{name}");
     }
     let out = client
@@ -88,13 +116,7 @@ async fn invoke_paths() {
     assert_eq!(out.executed_version(), Some("$LATEST"));
 
     // Function errors are 200 + X-Amz-Function-Error, the error JSON as the payload.
-    let out = client
-        .invoke()
-        .function_name("echo")
-        .payload(Blob::new(r#"{"fail":"boom"}"#))
-        .send()
-        .await
-        .unwrap();
+    let out = invoke(&client, "echo", r#"{"fail":"boom"}"#).await;
     assert_eq!(out.status_code(), 200);
     assert_eq!(out.function_error(), Some("Unhandled"));
     assert_eq!(json_of(out.payload())["errorMessage"], "boom");
@@ -133,41 +155,17 @@ async fn invoke_paths() {
     );
 
     // Timeouts and crashes are function errors, and the emulator keeps serving.
-    let out = client
-        .invoke()
-        .function_name("python")
-        .payload(Blob::new(r#"{"sleep":3}"#))
-        .send()
-        .await
-        .unwrap();
+    let out = invoke(&client, "python", r#"{"sleep":3}"#).await;
     assert_eq!(out.function_error(), Some("Unhandled"));
     assert_eq!(json_of(out.payload())["errorType"], "Sandbox.Timedout");
-    let out = client
-        .invoke()
-        .function_name("python")
-        .payload(Blob::new(r#"{"exit":2}"#))
-        .send()
-        .await
-        .unwrap();
+    let out = invoke(&client, "python", r#"{"exit":2}"#).await;
     assert_eq!(json_of(out.payload())["errorType"], "Runtime.ExitError");
-    let out = client
-        .invoke()
-        .function_name("python")
-        .payload(Blob::new(r#"{"big":6300000}"#))
-        .send()
-        .await
-        .unwrap();
+    let out = invoke(&client, "python", r#"{"big":6300000}"#).await;
     assert_eq!(
         json_of(out.payload())["errorType"],
         "Function.ResponseSizeTooLarge"
     );
-    let out = client
-        .invoke()
-        .function_name("echo")
-        .payload(Blob::new("{}"))
-        .send()
-        .await
-        .unwrap();
+    let out = invoke(&client, "echo", "{}").await;
     assert_eq!(out.function_error(), None);
     running.emulator.shutdown().await;
 }
@@ -346,25 +344,20 @@ async fn invoke_with_response_stream() {
     assert_eq!(chunk.payload().unwrap().as_ref(), br#"{"a":1}"#);
 
     // A function error: InvokeComplete carries ErrorCode and ErrorDetails.
-    let mut out = client
+    let out = client
         .invoke_with_response_stream()
         .function_name("python")
         .payload(Blob::new(r#"{"error":"nope"}"#))
         .send()
         .await
         .unwrap();
-    let mut complete = None;
-    while let Some(event) = out.event_stream.recv().await.unwrap() {
-        if let InvokeWithResponseStreamResponseEvent::InvokeComplete(done) = event {
-            complete = Some(done);
-        }
-    }
+    let (_, complete) = drain(out).await;
     let complete = complete.unwrap();
     assert_eq!(complete.error_code(), Some("Custom.Error"));
     assert!(complete.error_details().unwrap().contains("nope"));
 
     // A streaming runtime failing mid-stream with error trailers.
-    let mut out = client
+    let out = client
         .invoke_with_response_stream()
         .function_name("python")
         .payload(Blob::new(
@@ -373,17 +366,7 @@ async fn invoke_with_response_stream() {
         .send()
         .await
         .unwrap();
-    let mut body = Vec::new();
-    let mut complete = None;
-    while let Some(event) = out.event_stream.recv().await.unwrap() {
-        match event {
-            InvokeWithResponseStreamResponseEvent::PayloadChunk(chunk) => {
-                body.extend_from_slice(chunk.payload().unwrap().as_ref())
-            }
-            InvokeWithResponseStreamResponseEvent::InvokeComplete(done) => complete = Some(done),
-            _ => {}
-        }
-    }
+    let (body, complete) = drain(out).await;
     assert_eq!(body, b"one two ");
     let complete = complete.unwrap();
     assert_eq!(complete.error_code(), Some("Broken.Stream"));

@@ -94,8 +94,12 @@ impl Environment {
         }
     }
 
-    /// False once any of its processes has exited (a warm environment that died while idle).
+    /// False once it is shutting down or any of its processes has exited (a warm environment
+    /// that died while idle): such an environment never gets another invocation.
     pub(crate) fn is_alive(&self) -> bool {
+        if self.shut.load(Ordering::SeqCst) {
+            return false;
+        }
         let runtime_alive = lock(&self.runtime)
             .as_ref()
             .is_some_and(|p| p.exited().is_none());
@@ -294,7 +298,9 @@ impl Environment {
         ));
     }
 
-    /// After the answer: wait for the runtime to finish and the extensions to be ready again.
+    /// After the answer: wait for the runtime to be back in `next` and the extensions in
+    /// `event/next` (a runtime that exits instead, even right after answering, fails the
+    /// environment, as on Lambda: it is shut down and never handed another invocation).
     /// True when the environment can take the next invocation; otherwise it has been shut down.
     pub(crate) async fn finish_with(&self, mut dispatched: Dispatched, report: bool) -> bool {
         let reusable = self.finish(&mut dispatched).await;
@@ -316,7 +322,9 @@ impl Environment {
             if let Some(done) = done {
                 let _ = done.await;
             }
-            let _ = status.wait_for(Status::extensions_waiting).await;
+            let _ = status
+                .wait_for(|s| s.runtime_waiting && s.extensions_waiting())
+                .await;
         };
         let runtime_exit = lock(&self.runtime).as_ref().map(|p| p.exit.clone());
         let exited = async {

@@ -249,6 +249,27 @@ async fn an_environment_that_dies_while_idle_is_replaced() {
 }
 
 #[tokio::test]
+async fn a_runtime_that_exits_after_answering_never_gets_the_next_invocation() {
+    let emulator = start(vec![function("py")]).await;
+    for round in 0..5 {
+        let answered = emulator
+            .invoke(request("py", json!({"then_exit": true})))
+            .await
+            .unwrap();
+        assert_eq!(answered.function_error, None, "{:?}", answered.payload);
+        // At once: the exiting environment must not be handed this one.
+        let next = emulator.invoke(request("py", json!({}))).await.unwrap();
+        assert_eq!(
+            next.function_error,
+            None,
+            "round {round}: {}",
+            String::from_utf8_lossy(&next.payload)
+        );
+    }
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
 async fn extensions_api_refusals_are_lambdas() {
     let emulator = start(vec![function("py")]).await;
     let dir = tempfile::tempdir().unwrap();

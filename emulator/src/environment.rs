@@ -138,9 +138,17 @@ impl Environment {
             .map_err(|e| InitFailure::ExtensionExit(format!("{}: {e}", path.display())))?;
             lock(&self.extensions).push(Arc::new(process));
         }
+        // The runtime starts, and `next` is let through, once every extension has registered.
         let count = self.spec.extensions.len();
         self.wait_init(deadline, started, |s| s.extensions.len() >= count)
-            .await?;
+            .await
+            .map_err(|e| {
+                let status = self.sandbox.status.borrow();
+                e.name_unregistered(&status.extensions, &self.sandbox.external_names)
+            })?;
+        self.sandbox
+            .status
+            .send_modify(|s| s.registration_done = true);
         let command = self
             .spec
             .runtime_command()
@@ -179,11 +187,18 @@ impl Environment {
             if let Some(exit) = lock(&self.runtime).as_ref().and_then(|p| p.exited()) {
                 return Err(InitFailure::RuntimeExit(exit));
             }
-            if let Some(exit) = lock(&self.extensions).iter().find_map(|p| p.exited()) {
-                return Err(InitFailure::ExtensionExit(exit));
+            let extension_exit = lock(&self.extensions)
+                .iter()
+                .zip(&self.spec.extensions)
+                .find_map(|(p, path)| p.exited().map(|e| (e, path.clone())));
+            if let Some((exit, path)) = extension_exit {
+                return Err(InitFailure::ExtensionExit(format!(
+                    "{}: {exit}",
+                    path.display()
+                )));
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(InitFailure::Timeout(deadline - started));
+                return Err(InitFailure::Timeout(deadline - started, None));
             }
             tokio::select! {
                 _ = status.changed() => {}
@@ -386,6 +401,7 @@ impl Environment {
         if self.shut.swap(true, Ordering::SeqCst) {
             return;
         }
+        self.sandbox.status.send_modify(|s| s.closed = true);
         let runtime = lock(&self.runtime).clone();
         let extensions = lock(&self.extensions).clone();
         if let Some(runtime) = &runtime {

@@ -111,6 +111,7 @@ async fn register(sandbox: &Sandbox, request: http::Request<Incoming>) -> http::
     sandbox.status.send_modify(|s| {
         s.extensions.push(ExtensionStatus {
             id: id.clone(),
+            name: name.clone(),
             invoke,
             shutdown,
             waiting: false,

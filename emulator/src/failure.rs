@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::sandbox::ExtensionStatus;
+
 /// Why an environment could not initialise; rendered per invocation as Lambda does.
 #[derive(Debug, Clone)]
 pub(crate) enum InitFailure {
@@ -13,8 +15,8 @@ pub(crate) enum InitFailure {
     RuntimeExit(String),
     /// An extension exited during init.
     ExtensionExit(String),
-    /// Init did not finish in time.
-    Timeout(Duration),
+    /// Init did not finish in time; what it was waiting for, when known.
+    Timeout(Duration, Option<String>),
     /// No bootstrap, or it could not be started.
     Entrypoint(String),
 }
@@ -32,11 +34,15 @@ impl InitFailure {
                 "Extension.Crash",
                 format!("RequestId: {request_id} Error: an extension exited during init: {status}"),
             ),
-            InitFailure::Timeout(after) => (
+            InitFailure::Timeout(after, waiting) => (
                 "Sandbox.Timedout",
                 format!(
-                    "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
-                    after.as_secs_f64()
+                    "RequestId: {request_id} Error: Task timed out after {:.2} seconds{}",
+                    after.as_secs_f64(),
+                    waiting
+                        .as_ref()
+                        .map(|w| format!(" ({w})"))
+                        .unwrap_or_default()
                 ),
             ),
             InitFailure::Entrypoint(message) => (
@@ -47,6 +53,30 @@ impl InitFailure {
         Bytes::from(
             serde_json::json!({ "errorType": error_type, "errorMessage": message }).to_string(),
         )
+    }
+}
+
+impl InitFailure {
+    /// A registration timeout, naming the extensions (of `external`) that did not register.
+    pub(crate) fn name_unregistered(
+        self,
+        registered: &[ExtensionStatus],
+        external: &[String],
+    ) -> InitFailure {
+        let InitFailure::Timeout(after, _) = self else {
+            return self;
+        };
+        let missing: Vec<&str> = external
+            .iter()
+            .filter(|n| !registered.iter().any(|r| &r.name == *n))
+            .map(String::as_str)
+            .collect();
+        let waiting = if missing.is_empty() {
+            "an extension did not register".to_owned()
+        } else {
+            format!("extension {} did not register", missing.join(", "))
+        };
+        InitFailure::Timeout(after, Some(waiting))
     }
 }
 
@@ -68,4 +98,30 @@ pub(crate) fn exit_payload(request_id: &str, status: &str) -> Bytes {
         serde_json::json!({ "errorType": "Runtime.ExitError", "errorMessage": message })
             .to_string(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_registration_timeout_names_the_extension_that_did_not_register() {
+        let registered = [ExtensionStatus {
+            id: "1".into(),
+            name: "a".into(),
+            invoke: true,
+            shutdown: true,
+            waiting: true,
+        }];
+        let external = ["a".to_owned(), "lambda-adapter".to_owned()];
+        let failure = InitFailure::Timeout(Duration::from_secs(10), None)
+            .name_unregistered(&registered, &external);
+        let payload: serde_json::Value =
+            serde_json::from_slice(&failure.payload("r")).unwrap_or_default();
+        assert_eq!(payload["errorType"], "Sandbox.Timedout");
+        assert_eq!(
+            payload["errorMessage"],
+            "RequestId: r Error: Task timed out after 10.00 seconds (extension lambda-adapter did not register)"
+        );
+    }
 }

@@ -111,7 +111,7 @@ impl Pool {
         )
         .await;
         let environment = match first {
-            Err(InitFailure::Timeout(_)) if retry_in_invoke => {
+            Err(InitFailure::Timeout(..)) if retry_in_invoke => {
                 tracing::warn!(function = %self.spec.config.name, "init timed out; retrying within the invocation");
                 Environment::start(
                     self.spec.clone(),

@@ -54,6 +54,22 @@ fn not_found() -> http::Response<Body> {
 }
 
 async fn next(sandbox: &Sandbox) -> http::Response<Body> {
+    // As on Lambda, init waits for every started extension process to register: a `next` that
+    // comes first (aws-lambda-web-adapter's can) is held until then, registration still open.
+    let open = sandbox
+        .status
+        .subscribe()
+        .wait_for(|s| s.registration_done || s.closed)
+        .await
+        .map(|s| !s.closed)
+        .unwrap_or(false);
+    if !open {
+        return api_error(
+            500,
+            "Runtime.ShuttingDown",
+            "The environment is shutting down",
+        );
+    }
     sandbox.status.send_modify(|s| {
         s.runtime_waiting = true;
         s.runtime_started = true;

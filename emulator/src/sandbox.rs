@@ -50,6 +50,8 @@ pub(crate) struct Current {
 #[derive(Debug, Clone)]
 pub(crate) struct ExtensionStatus {
     pub(crate) id: String,
+    /// Its `Lambda-Extension-Name`.
+    pub(crate) name: String,
     pub(crate) invoke: bool,
     pub(crate) shutdown: bool,
     /// Waiting in `event/next` (or about to: no undelivered event).
@@ -60,7 +62,12 @@ pub(crate) struct ExtensionStatus {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Status {
     pub(crate) runtime_waiting: bool,
+    /// A Runtime API `next` got past the registration phase: registration is closed.
     pub(crate) runtime_started: bool,
+    /// Every started extension process has registered; until then `next` is held.
+    pub(crate) registration_done: bool,
+    /// The environment is shutting down.
+    pub(crate) closed: bool,
     pub(crate) extensions: Vec<ExtensionStatus>,
     /// `init/error` (runtime or extension): error type and body.
     pub(crate) init_error: Option<(String, Bytes)>,

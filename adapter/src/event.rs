@@ -41,8 +41,12 @@ pub fn decode_event(event: &[u8], options: &DecodeOptions) -> Result<DecodedEven
         EventShape::ApiGatewayV2 | EventShape::FunctionUrl => {
             (v2(&node)?, "body", "isBase64Encoded")
         }
-        EventShape::ApiGatewayV1 => (v1(&node)?, "body", "isBase64Encoded"),
-        EventShape::Alb { .. } => (alb(&node)?, "body", "isBase64Encoded"),
+        EventShape::ApiGatewayV1 => (
+            v1_or_alb(&node, push_encoded_pair)?,
+            "body",
+            "isBase64Encoded",
+        ),
+        EventShape::Alb { .. } => (v1_or_alb(&node, push_raw_pair)?, "body", "isBase64Encoded"),
         EventShape::Envoy => (envoy(&node)?, "body", "is_base64_encoded"),
         _ => return Ok(pass_through(event, options)),
     };
@@ -150,27 +154,17 @@ fn v2(event: &Node<'_>) -> Result<Parts, DecodeError> {
     })
 }
 
-/// API Gateway REST API (1.0): parameters arrive percent-decoded and are encoded once here.
-fn v1(event: &Node<'_>) -> Result<Parts, DecodeError> {
+/// API Gateway REST API (1.0) and Application Load Balancer share their field names; they differ in
+/// the query: API Gateway delivers parameters percent-decoded (`push_encoded_pair` encodes them
+/// once), ALB still percent-encoded (`push_raw_pair` keeps them as they are, never decoding twice).
+fn v1_or_alb(
+    event: &Node<'_>,
+    push_pair: fn(&mut String, &str, &str),
+) -> Result<Parts, DecodeError> {
     let method = method(req_str(event, "httpMethod", "httpMethod")?, "httpMethod")?;
     let path = opt_str(event, "path", "path")?.unwrap_or("/");
     let mut query = String::new();
-    for_each_query_param(event, |k, v| push_encoded_pair(&mut query, k, v))?;
-    let uri = target(path, &query, "path")?;
-    let headers = alb_or_v1_headers(event)?;
-    Ok(Parts {
-        method,
-        uri,
-        headers,
-    })
-}
-
-/// Application Load Balancer: parameters arrive still percent-encoded and are not decoded.
-fn alb(event: &Node<'_>) -> Result<Parts, DecodeError> {
-    let method = method(req_str(event, "httpMethod", "httpMethod")?, "httpMethod")?;
-    let path = opt_str(event, "path", "path")?.unwrap_or("/");
-    let mut query = String::new();
-    for_each_query_param(event, |k, v| push_raw_pair(&mut query, k, v))?;
+    for_each_query_param(event, |k, v| push_pair(&mut query, k, v))?;
     let uri = target(path, &query, "path")?;
     let headers = alb_or_v1_headers(event)?;
     Ok(Parts {

@@ -1,5 +1,5 @@
 //! Workspace binaries as child processes: found next to the test executable (built by
-//! `make build`), stdout read line by line, stderr kept, killed on drop.
+//! `make build`), stdout read line by line, stderr kept, stopped on drop (SIGTERM, then SIGKILL).
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -139,7 +139,24 @@ impl Proc {
 }
 
 impl Drop for Proc {
+    /// SIGTERM first, so an emulator (standalone or inside mesh-proxy) spins its environments down
+    /// and their services with them (SIGKILL would orphan them); SIGKILL if it has not exited
+    /// within the emulator's 2 s shutdown grace plus a margin.
     fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .status();
+            // No panics in drop (it may run while a test is already panicking): poll quietly.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if !matches!(self.child.try_wait(), Ok(None)) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

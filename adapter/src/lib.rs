@@ -34,6 +34,7 @@ mod detect;
 mod error;
 mod event;
 mod headers;
+mod hop;
 mod json;
 mod limits;
 mod options;
@@ -48,6 +49,7 @@ pub use body::body_is_text;
 pub use bytes::Bytes;
 pub use error::{DecodeError, EncodeError};
 pub use event::{decode_event, DecodedEvent};
+pub use hop::strip_hop_by_hop;
 pub use limits::{MAX_ASYNC_REQUEST_BYTES, MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RESPONSE_BYTES};
 pub use options::{
     DecodeOptions, EventShape, PayloadFormat, RequestMeta, DEFAULT_PASS_THROUGH_PATH,

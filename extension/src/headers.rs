@@ -1,7 +1,7 @@
 //! Headers the extension adds for the service (`x-amzn-request-context`, `x-amzn-lambda-context`,
 //! `x-amzn-trace-id`, `traceparent`) and the hop-by-hop headers it removes.
 
-use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION};
+use http::header::{HeaderMap, HeaderValue};
 use serde_json::{json, Value};
 
 use crate::config::FunctionEnv;
@@ -18,35 +18,7 @@ pub const TRACEPARENT: &str = "traceparent";
 /// The tenant of a multi-tenant function (aws-lambda-web-adapter sets it too).
 pub const TENANT_ID: &str = "x-amz-tenant-id";
 
-/// Headers that describe one connection, never the message (RFC 9110 §7.6.1), plus
-/// `Proxy-Connection` which old clients still send.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
-/// Removes hop-by-hop headers, including those `Connection` names.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-}
+pub use lambda_mesh_adapter::strip_hop_by_hop;
 
 /// The `x-amzn-lambda-context` JSON: the field names of `lambda_runtime::Context`, which
 /// aws-lambda-web-adapter serialises, so applications written for it read ours unchanged.

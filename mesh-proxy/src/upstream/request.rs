@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -16,18 +16,6 @@ use crate::error::ProxyError;
 pub const MAX_HEADERS: usize = 100;
 /// Most request header bytes accepted, names and values (431 beyond).
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
-
-/// Connection-specific headers (RFC 9110 §7.6.1) that never travel past a proxy.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "upgrade",
-];
 
 /// The caller's request id, or a new one.
 pub(super) fn request_id(headers: &HeaderMap) -> String {
@@ -99,21 +87,7 @@ pub(super) async fn read(
 
 fn prepare_headers(parts: &mut http::request::Parts, peer: SocketAddr, request_id: &str) {
     let headers = &mut parts.headers;
-    // Names listed in `Connection` are hop-by-hop too.
-    let listed: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in listed {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-    headers.remove(header::TRANSFER_ENCODING);
+    lambda_mesh_adapter::strip_hop_by_hop(headers);
     headers.remove(header::EXPECT);
     if !headers.contains_key(header::HOST) {
         if let Some(value) = parts

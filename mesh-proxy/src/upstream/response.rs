@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use http::header::{self, HeaderValue};
 use http::Response;
 use lambda_mesh_adapter::{
-    decode_result, StreamPreludeDecoder, HTTP_INTEGRATION_RESPONSE_CONTENT_TYPE,
+    decode_result, strip_hop_by_hop, StreamPreludeDecoder, HTTP_INTEGRATION_RESPONSE_CONTENT_TYPE,
 };
 use tokio::time::Instant;
 
@@ -16,16 +16,6 @@ use super::{Upstream, AWS_REQUEST_ID_HEADER, EXECUTED_VERSION_HEADER};
 use crate::body::{self, Body, BoxError};
 use crate::error::ProxyError;
 use crate::invoker::{ChunkStream, Invoked, StreamFailure, Streamed};
-
-/// Connection-specific response headers a function may set but the caller must not get.
-const HOP_BY_HOP: [&str; 6] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "upgrade",
-];
 
 /// A buffered result (sync) or the 202 of an `Event` invoke.
 pub(super) fn buffered(
@@ -166,12 +156,6 @@ async fn read_prelude(
                 ))
             }
         }
-    }
-}
-
-fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
-    for name in HOP_BY_HOP {
-        headers.remove(name);
     }
 }
 

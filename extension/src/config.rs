@@ -26,6 +26,14 @@ pub const DEFAULT_PASS_THROUGH_PATH: &str = "/events";
 pub const DEFAULT_COMPRESSION_MIN_BYTES: usize = 1024;
 /// Default time kept free before the invocation deadline to report the result (`LAMBDA_MESH_DEADLINE_MARGIN_MS`).
 pub const DEFAULT_DEADLINE_MARGIN: Duration = Duration::from_millis(100);
+/// Default bound on each Runtime / Extensions API call that is not a long poll, connecting
+/// included (`LAMBDA_MESH_API_TIMEOUT_MS`). The APIs are on the loopback and answer in about a
+/// millisecond; 5 s leaves room for a loaded machine and still fails before Lambda's 10 s init
+/// limit, so a hung API is named in the log instead of ending as an anonymous init timeout.
+pub const DEFAULT_API_TIMEOUT: Duration = Duration::from_millis(5_000);
+/// The largest `LAMBDA_MESH_API_TIMEOUT_MS`: Lambda's longest function timeout, 15 minutes
+/// (<https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html>).
+pub const MAX_API_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// How readiness is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -109,6 +117,8 @@ pub struct Config {
     pub error_status: Option<StatusSet>,
     /// Time kept free before the deadline to report the result.
     pub deadline_margin: Duration,
+    /// Bound on each Lambda API call that is not a long poll (`LAMBDA_MESH_API_TIMEOUT_MS`).
+    pub api_timeout: Duration,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter directive (`LAMBDA_MESH_LOG_LEVEL`, e.g. `info` or `lambda_mesh_extension=debug`).
@@ -306,6 +316,11 @@ impl Config {
         let deadline_margin = s
             .parsed(&["LAMBDA_MESH_DEADLINE_MARGIN_MS"], parse::millis)?
             .unwrap_or(DEFAULT_DEADLINE_MARGIN);
+        let api_timeout = s
+            .parsed(&["LAMBDA_MESH_API_TIMEOUT_MS"], |text| {
+                parse::millis_within(text, Duration::from_millis(1), MAX_API_TIMEOUT)
+            })?
+            .unwrap_or(DEFAULT_API_TIMEOUT);
         let log_format = s
             .parsed(
                 &["LAMBDA_MESH_LOG_FORMAT", "AWS_LAMBDA_LOG_FORMAT"],
@@ -356,6 +371,7 @@ impl Config {
             authorization_source,
             error_status,
             deadline_margin,
+            api_timeout,
             log_format,
             log_level,
             function,

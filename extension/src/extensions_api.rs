@@ -4,7 +4,7 @@
 use http::{Method, StatusCode};
 use serde::Deserialize;
 
-use crate::api_client::{ApiClient, ApiError, ErrorReport};
+use crate::api_client::{ApiClient, ApiError, ErrorReport, Wait};
 use crate::body::OutBody;
 
 /// The name the extension registers under: the name of its file in `/opt/extensions`.
@@ -48,10 +48,10 @@ pub struct ExtensionsApi {
 }
 
 impl ExtensionsApi {
-    /// Registers as [`EXTENSION_NAME`] for `SHUTDOWN` events only: the extension is also the
-    /// runtime client, and an `INVOKE` subscriber would make Lambda wait on it after each invoke.
-    pub async fn register(authority: impl Into<String>) -> Result<Self, ApiError> {
-        let mut client = ApiClient::new(authority);
+    /// Registers through `client` as [`EXTENSION_NAME`] for `SHUTDOWN` events only: the
+    /// extension is also the runtime client, and an `INVOKE` subscriber would make Lambda wait on
+    /// it after each invoke. Bounded by the client's call timeout.
+    pub async fn register(mut client: ApiClient) -> Result<Self, ApiError> {
         let what = "extension/register";
         let request = client
             .request(Method::POST, REGISTER)
@@ -59,7 +59,9 @@ impl ExtensionsApi {
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(OutBody::full(r#"{"events":["SHUTDOWN"]}"#))
             .map_err(|source| ApiError::Build { what, source })?;
-        let (parts, _) = client.exchange(what, request, StatusCode::OK).await?;
+        let (parts, _) = client
+            .exchange(what, request, StatusCode::OK, Wait::Call)
+            .await?;
         let id = parts
             .headers
             .get(ID_HEADER)
@@ -82,12 +84,13 @@ impl ExtensionsApi {
     /// this one waits in `event/next`.
     pub fn another(&self) -> Self {
         ExtensionsApi {
-            client: ApiClient::new(self.client.authority()),
+            client: ApiClient::new(self.client.authority()).with_timeout(self.client.timeout()),
             id: self.id.clone(),
         }
     }
 
-    /// Waits for the next event.
+    /// Waits for the next event: as long as it takes (a long poll), but a connection that closes
+    /// under the wait fails it with [`ApiError::Closed`].
     pub async fn next_event(&mut self) -> Result<ExtensionEvent, ApiError> {
         let what = "extension/event/next";
         let request = self
@@ -96,7 +99,10 @@ impl ExtensionsApi {
             .header(ID_HEADER, self.id.as_str())
             .body(OutBody::empty())
             .map_err(|source| ApiError::Build { what, source })?;
-        let (_, body) = self.client.exchange(what, request, StatusCode::OK).await?;
+        let (_, body) = self
+            .client
+            .exchange(what, request, StatusCode::OK, Wait::LongPoll)
+            .await?;
         let raw: RawEvent = serde_json::from_slice(&body).map_err(|e| ApiError::BadAnswer {
             what,
             reason: format!("event is not valid JSON: {e}"),
@@ -111,13 +117,15 @@ impl ExtensionsApi {
         })
     }
 
-    /// Reports that init failed; Lambda then fails the init phase with `report`.
+    /// Reports that init failed; Lambda then fails the init phase with `report`. Bounded by the
+    /// call timeout.
     pub async fn init_error(&mut self, report: &ErrorReport) -> Result<(), ApiError> {
         self.post_error("extension/init/error", INIT_ERROR, report)
             .await
     }
 
     /// Reports that the extension is about to exit on an error, so Lambda resets the environment.
+    /// Bounded by the call timeout.
     pub async fn exit_error(&mut self, report: &ErrorReport) -> Result<(), ApiError> {
         self.post_error("extension/exit/error", EXIT_ERROR, report)
             .await
@@ -138,7 +146,7 @@ impl ExtensionsApi {
             .body(OutBody::full(report.to_json()))
             .map_err(|source| ApiError::Build { what, source })?;
         self.client
-            .exchange(what, request, StatusCode::ACCEPTED)
+            .exchange(what, request, StatusCode::ACCEPTED, Wait::Call)
             .await
             .map(drop)
     }

@@ -54,7 +54,7 @@ fn main() -> ExitCode {
                 if let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") {
                     let report = ErrorReport::new(INVALID_CONFIG, error.to_string());
                     if let Err(api_error) = fail_init(&api, &report).await {
-                        tracing::error!(error = %api_error, "init/error could not be reported");
+                        tracing::error!(error = %api_error.describe(), "init/error could not be reported");
                     }
                 }
                 return ExitCode::from(EXIT_CONFIG);
@@ -63,7 +63,7 @@ fn main() -> ExitCode {
         match run(config).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
-                tracing::error!(error = %error, "extension stopped");
+                tracing::error!(error = %error.describe(), "extension stopped");
                 ExitCode::FAILURE
             }
         }

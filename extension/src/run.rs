@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tracing::Instrument;
 
-use crate::api_client::{ApiError, ErrorReport};
+use crate::api_client::{error_chain as chain, ApiClient, ApiError, ErrorReport};
 use crate::config::Config;
 use crate::extensions_api::{ExtensionEvent, ExtensionsApi};
 use crate::invoke::{Handler, Outcome};
@@ -20,6 +20,9 @@ pub const INVALID_CONFIG: &str = "LambdaMesh.InvalidConfig";
 pub const SERVICE_NOT_READY: &str = "LambdaMesh.ServiceNotReady";
 /// `errorType` of a service that went away for good.
 pub const SERVICE_GONE: &str = "LambdaMesh.ServiceGone";
+/// `errorType` (`exit/error`) of a Runtime or Extensions API call that timed out, lost its
+/// connection or got an answer the extension cannot go on from.
+pub const LAMBDA_API_FAILED: &str = "LambdaMesh.LambdaApiFailed";
 
 /// Why the extension stopped.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +42,13 @@ pub enum RunError {
     ServiceGone(String),
 }
 
+impl RunError {
+    /// The error and its causes, `: `-separated, for the log.
+    pub fn describe(&self) -> String {
+        chain(self)
+    }
+}
+
 /// Registers, waits for the service and serves invocations until SHUTDOWN.
 pub async fn run(config: Config) -> Result<(), RunError> {
     // Registration and the first readiness checks run side by side: on Lambda the service only
@@ -52,7 +62,9 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     };
     let (mut extension, readiness) = tokio::try_join!(
         async {
-            let registered = ExtensionsApi::register(config.runtime_api.clone())
+            let client =
+                ApiClient::new(config.runtime_api.clone()).with_timeout(config.api_timeout);
+            let registered = ExtensionsApi::register(client)
                 .await
                 .map_err(RunError::Register)?;
             tracing::info!(service = %config.service, "registered; waiting for the service");
@@ -64,9 +76,10 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     serve(config, extension, ready).await
 }
 
-/// Registers only to report `report` through `init/error` (used when the configuration is bad).
+/// Registers only to report `report` through `init/error` (used when the configuration is bad);
+/// each call bounded by the default call timeout.
 pub async fn fail_init(runtime_api: &str, report: &ErrorReport) -> Result<(), ApiError> {
-    let mut extension = ExtensionsApi::register(runtime_api).await?;
+    let mut extension = ExtensionsApi::register(ApiClient::new(runtime_api)).await?;
     extension.init_error(report).await
 }
 
@@ -88,7 +101,7 @@ async fn settle_readiness(
             tracing::error!(%error, "service not ready");
             let report = ErrorReport::new(SERVICE_NOT_READY, error.to_string());
             if let Err(api) = extension.init_error(&report).await {
-                tracing::error!(error = %api, "init/error could not be reported");
+                tracing::error!(error = %api.describe(), "init/error could not be reported");
             }
             Err(RunError::NotReady(error))
         }
@@ -97,7 +110,7 @@ async fn settle_readiness(
 
 async fn serve(config: Config, mut extension: ExtensionsApi, ready: bool) -> Result<(), RunError> {
     let mut reporter = extension.another();
-    let mut runtime = RuntimeApi::new(config.runtime_api_target());
+    let mut runtime = RuntimeApi::new(config.runtime_api_target()).with_timeout(config.api_timeout);
     let mut handler = Handler::new(config, ready);
     let invocations = async {
         loop {
@@ -112,11 +125,6 @@ async fn serve(config: Config, mut extension: ExtensionsApi, ready: bool) -> Res
                 .map_err(RunError::Api)?;
             runtime.recycle(invocation.event);
             if let Outcome::ServiceGone(reason) = outcome {
-                tracing::error!(%reason, "service is gone; asking Lambda for a fresh environment");
-                let report = ErrorReport::new(SERVICE_GONE, reason.clone());
-                if let Err(error) = reporter.exit_error(&report).await {
-                    tracing::error!(%error, "exit/error could not be reported");
-                }
                 return Err(RunError::ServiceGone(reason));
             }
         }
@@ -142,5 +150,24 @@ async fn serve(config: Config, mut extension: ExtensionsApi, ready: bool) -> Res
         }),
     };
     handler.close();
+    // Exiting on an error: tell Lambda first (bounded by the call timeout), so it resets the
+    // environment instead of waiting on it.
+    let report = match &result {
+        Err(RunError::ServiceGone(reason)) => {
+            tracing::error!(%reason, "service is gone; asking Lambda for a fresh environment");
+            Some(ErrorReport::new(SERVICE_GONE, reason.clone()))
+        }
+        Err(RunError::Api(error)) => {
+            let message = chain(error);
+            tracing::error!(error = %message, "lambda api failed; asking Lambda for a fresh environment");
+            Some(ErrorReport::new(LAMBDA_API_FAILED, message))
+        }
+        _ => None,
+    };
+    if let Some(report) = report {
+        if let Err(error) = reporter.exit_error(&report).await {
+            tracing::error!(error = %error.describe(), "exit/error could not be reported");
+        }
+    }
     result
 }

@@ -1,10 +1,13 @@
 //! The Lambda Runtime API (`2018-06-01`): next invocation, response, error, streamed response,
 //! init error.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
+use tokio::time::{timeout_at, Instant};
 
-use crate::api_client::{ApiClient, ApiError, ErrorReport};
+use crate::api_client::{shortened, ApiClient, ApiError, ErrorReport, Wait, CALL_TIMEOUT_LIMIT};
 use crate::body::OutBody;
 use crate::buffer::{ReadError, Reusable};
 
@@ -73,18 +76,31 @@ impl Invocation {
 pub struct RuntimeApi {
     client: ApiClient,
     event_buffer: Reusable,
+    /// The request id and deadline of the invocation `next` handed out last: they bound its
+    /// streamed response.
+    current: Option<(String, Instant)>,
 }
 
 impl RuntimeApi {
-    /// A client of the Runtime API at `authority` (`host:port`).
+    /// A client of the Runtime API at `authority` (`host:port`), with the default call timeout.
     pub fn new(authority: impl Into<String>) -> Self {
         RuntimeApi {
             client: ApiClient::new(authority),
             event_buffer: Reusable::default(),
+            current: None,
         }
     }
 
-    /// Waits for the next invocation.
+    /// The same client with `timeout` bounding connecting and each call but `next` (see
+    /// [`ApiClient::with_timeout`]).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.client = self.client.with_timeout(timeout);
+        self
+    }
+
+    /// Waits for the next invocation: as long as it takes (a long poll), but a connection that
+    /// closes under the wait fails it with [`ApiError::Closed`]. Once the answer's head has
+    /// come, its body (the event) must arrive within the call timeout.
     pub async fn next(&mut self) -> Result<Invocation, ApiError> {
         let what = "invocation/next";
         let request = self
@@ -92,28 +108,37 @@ impl RuntimeApi {
             .request(Method::GET, NEXT)
             .body(OutBody::empty())
             .map_err(|source| ApiError::Build { what, source })?;
-        let (parts, body) = self.client.send(what, request).await?.into_parts();
-        let event =
-            self.event_buffer
-                .read(body, usize::MAX)
-                .await
-                .map_err(|error| match error {
-                    ReadError::Body(source) => ApiError::Http { what, source },
-                    ReadError::TooLarge => ApiError::BadAnswer {
-                        what,
-                        reason: "event too large".to_owned(),
-                    },
-                })?;
+        let (parts, body) = self
+            .client
+            .send(what, request, Wait::LongPoll)
+            .await?
+            .into_parts();
+        let timeout = self.client.timeout();
+        let end = ApiClient::deadline_after(timeout);
+        let event = match timeout_at(end, self.event_buffer.read(body, usize::MAX)).await {
+            Ok(Ok(event)) => event,
+            Ok(Err(ReadError::Body(source))) => return Err(ApiError::from_hyper(what, source)),
+            Ok(Err(ReadError::TooLarge)) => {
+                return Err(ApiError::BadAnswer {
+                    what,
+                    reason: "event too large".to_owned(),
+                })
+            }
+            Err(_) => return Err(self.client.timed_out(what, timeout, CALL_TIMEOUT_LIMIT)),
+        };
         if parts.status != StatusCode::OK {
-            let mut text = String::from_utf8_lossy(&event).into_owned();
-            text.truncate(512);
             return Err(ApiError::Status {
                 what,
                 status: parts.status,
-                body: text,
+                body: shortened(&event),
             });
         }
-        Invocation::from_parts(&parts.headers, event)
+        let invocation = Invocation::from_parts(&parts.headers, event)?;
+        self.current = Some((
+            invocation.request_id.clone(),
+            instant_of_epoch_ms(invocation.deadline_ms),
+        ));
+        Ok(invocation)
     }
 
     /// Takes back an invocation's event buffer for the next invocation, once nothing else refers
@@ -134,7 +159,7 @@ impl RuntimeApi {
             .body(OutBody::full(result))
             .map_err(|source| ApiError::Build { what, source })?;
         self.client
-            .exchange(what, request, StatusCode::ACCEPTED)
+            .exchange(what, request, StatusCode::ACCEPTED, Wait::Call)
             .await
             .map(drop)
     }
@@ -157,13 +182,15 @@ impl RuntimeApi {
             .body(OutBody::full(report.to_json()))
             .map_err(|source| ApiError::Build { what, source })?;
         self.client
-            .exchange(what, request, StatusCode::ACCEPTED)
+            .exchange(what, request, StatusCode::ACCEPTED, Wait::Call)
             .await
             .map(drop)
     }
 
     /// Posts invocation `request_id`'s result as a stream: `body` is fed by the caller, and may
-    /// end with the error trailers. Returns once Lambda has answered.
+    /// end with the error trailers. Returns once Lambda has answered: by the invocation's
+    /// deadline plus the call timeout (the time to post the error trailers and hear back), or
+    /// within the call timeout for a request id `next` did not hand out.
     pub async fn respond_stream(
         &mut self,
         request_id: &str,
@@ -184,8 +211,14 @@ impl RuntimeApi {
             .header(http::header::TRAILER, STREAM_ERROR_BODY_TRAILER)
             .body(body)
             .map_err(|source| ApiError::Build { what, source })?;
+        let wait = match &self.current {
+            Some((id, deadline)) if id == request_id => {
+                Wait::Until(deadline_plus(*deadline, self.client.timeout()))
+            }
+            _ => Wait::Call,
+        };
         self.client
-            .exchange(what, request, StatusCode::ACCEPTED)
+            .exchange(what, request, StatusCode::ACCEPTED, wait)
             .await
             .map(drop)
     }
@@ -200,8 +233,24 @@ impl RuntimeApi {
             .body(OutBody::full(report.to_json()))
             .map_err(|source| ApiError::Build { what, source })?;
         self.client
-            .exchange(what, request, StatusCode::ACCEPTED)
+            .exchange(what, request, StatusCode::ACCEPTED, Wait::Call)
             .await
             .map(drop)
     }
+}
+
+/// The instant of `deadline_ms` (milliseconds since the Unix epoch); now when it has passed.
+fn instant_of_epoch_ms(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    deadline_plus(Instant::now(), left)
+}
+
+/// `instant + extra`, saturating far ahead instead of overflowing.
+fn deadline_plus(instant: Instant, extra: Duration) -> Instant {
+    instant
+        .checked_add(extra)
+        .unwrap_or_else(|| ApiClient::deadline_after(extra))
 }

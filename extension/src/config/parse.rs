@@ -140,6 +140,19 @@ pub(super) fn millis(text: &str) -> Result<Duration, String> {
         .map_err(|_| "expected a whole number of milliseconds".to_owned())
 }
 
+/// Milliseconds from `min` to `max`, both included.
+pub(super) fn millis_within(text: &str, min: Duration, max: Duration) -> Result<Duration, String> {
+    let value = millis(text)?;
+    if value < min || value > max {
+        return Err(format!(
+            "expected {} to {} milliseconds",
+            min.as_millis(),
+            max.as_millis()
+        ));
+    }
+    Ok(value)
+}
+
 pub(super) fn count(text: &str) -> Result<usize, String> {
     text.parse::<usize>()
         .map_err(|_| "expected a whole number".to_owned())

@@ -38,6 +38,7 @@ fn defaults() {
     assert_eq!(c.authorization_source, None);
     assert_eq!(c.error_status, None);
     assert_eq!(c.log_format, LogFormat::Text);
+    assert_eq!(c.api_timeout, DEFAULT_API_TIMEOUT);
     assert_eq!(c.runtime_api_target(), "127.0.0.1:9001");
 }
 
@@ -72,6 +73,7 @@ fn our_names() {
         ("LAMBDA_MESH_AUTHORIZATION_SOURCE", "X-Auth"),
         ("LAMBDA_MESH_ERROR_STATUS_CODES", "500,502-504"),
         ("LAMBDA_MESH_DEADLINE_MARGIN_MS", "250"),
+        ("LAMBDA_MESH_API_TIMEOUT_MS", "750"),
         ("LAMBDA_MESH_LOG_FORMAT", "json"),
         ("LAMBDA_MESH_RUNTIME_API_PROXY", "127.0.0.1:9100"),
     ])
@@ -97,6 +99,7 @@ fn our_names() {
     let errors = c.error_status.clone().unwrap();
     assert!(errors.contains(500) && errors.contains(503) && !errors.contains(501));
     assert_eq!(c.deadline_margin, Duration::from_millis(250));
+    assert_eq!(c.api_timeout, Duration::from_millis(750));
     assert_eq!(c.log_format, LogFormat::Json);
     assert_eq!(c.runtime_api_target(), "127.0.0.1:9100");
     assert_eq!(c.runtime_api, "127.0.0.1:9001");
@@ -202,6 +205,9 @@ fn bad_values_name_the_variable() {
         ("LAMBDA_MESH_READINESS_HEALTHY_STATUS", "200-abc"),
         ("AWS_LWA_READINESS_CHECK_HEALTHY_STATUS", "399-200"),
         ("LAMBDA_MESH_READINESS_TIMEOUT_MS", "5s"),
+        ("LAMBDA_MESH_API_TIMEOUT_MS", "0"),
+        ("LAMBDA_MESH_API_TIMEOUT_MS", "900001"),
+        ("LAMBDA_MESH_API_TIMEOUT_MS", "2s"),
         ("AWS_LWA_ASYNC_INIT", "maybe"),
         ("LAMBDA_MESH_INVOKE_MODE", "stream"),
         ("AWS_LWA_ENABLE_COMPRESSION", "yes please"),

@@ -17,6 +17,17 @@ pub const DEFAULT_MEMORY_MB: u32 = 128;
 pub const DEFAULT_CONCURRENCY: u32 = 10;
 /// Default handler string (`_HANDLER`), what SAM templates use for OS-only runtimes.
 pub const DEFAULT_HANDLER: &str = "bootstrap";
+/// Lambda retries a failed asynchronous invocation twice by default (`MaximumRetryAttempts`, 0-2).
+pub const DEFAULT_MAXIMUM_RETRY_ATTEMPTS: u32 = 2;
+/// Lambda waits about one minute before the first retry and two minutes before the second
+/// ("How Lambda handles errors and retries with asynchronous invocation", Lambda developer guide).
+pub const DEFAULT_ASYNC_RETRY_DELAYS_MS: [u64; 2] = [60_000, 120_000];
+/// Lambda keeps an event up to six hours by default (`MaximumEventAgeInSeconds`, 60-21600).
+pub const DEFAULT_MAXIMUM_EVENT_AGE_SECONDS: u64 = 21_600;
+/// The range Lambda accepts for `MaximumEventAgeInSeconds` (PutFunctionEventInvokeConfig).
+const EVENT_AGE_RANGE: std::ops::RangeInclusive<u64> = 60..=21_600;
+/// Longest retry delay accepted: Lambda never holds an event past the maximum event age.
+const MAX_RETRY_DELAY_MS: u64 = 21_600_000;
 
 /// One `[[function]]` table.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -59,6 +70,16 @@ pub struct FunctionConfig {
     /// Emulator extension: an explicit bootstrap executable, used instead of `code/bootstrap`.
     #[serde(default)]
     pub bootstrap: Option<PathBuf>,
+    /// `MaximumRetryAttempts` of the event invoke config: retries of a failed `Event` invoke, 0-2.
+    #[serde(default = "default_retry_attempts")]
+    pub maximum_retry_attempts: u32,
+    /// Emulator extension: the wait before each asynchronous retry, in milliseconds (Lambda's are
+    /// about 60,000 and 120,000); one entry per retry at least, so tests can use short ones.
+    #[serde(default = "default_retry_delays")]
+    pub async_retry_delays_ms: Vec<u64>,
+    /// `MaximumEventAgeInSeconds`: an `Event` invoke older than this is discarded, not run (60-21600).
+    #[serde(default = "default_event_age")]
+    pub maximum_event_age_seconds: u64,
 }
 
 /// The emulator's config file: `[[function]]` tables.
@@ -127,6 +148,15 @@ fn default_memory() -> u32 {
 fn default_concurrency() -> u32 {
     DEFAULT_CONCURRENCY
 }
+fn default_retry_attempts() -> u32 {
+    DEFAULT_MAXIMUM_RETRY_ATTEMPTS
+}
+fn default_retry_delays() -> Vec<u64> {
+    DEFAULT_ASYNC_RETRY_DELAYS_MS.to_vec()
+}
+fn default_event_age() -> u64 {
+    DEFAULT_MAXIMUM_EVENT_AGE_SECONDS
+}
 
 impl FunctionConfig {
     /// A function with every default, running `code/bootstrap`.
@@ -145,6 +175,9 @@ impl FunctionConfig {
             qualifiers: Vec::new(),
             port_env: Vec::new(),
             bootstrap: None,
+            maximum_retry_attempts: DEFAULT_MAXIMUM_RETRY_ATTEMPTS,
+            async_retry_delays_ms: default_retry_delays(),
+            maximum_event_age_seconds: DEFAULT_MAXIMUM_EVENT_AGE_SECONDS,
         }
     }
 
@@ -197,6 +230,15 @@ impl FunctionConfig {
             Some(reserved) => reserved.min(self.concurrency),
             None => self.concurrency,
         }
+    }
+
+    /// The waits before each asynchronous retry: `maximum_retry_attempts` of them.
+    pub fn async_retry_delays(&self) -> Vec<std::time::Duration> {
+        self.async_retry_delays_ms
+            .iter()
+            .take(self.maximum_retry_attempts as usize)
+            .map(|ms| std::time::Duration::from_millis(*ms))
+            .collect()
     }
 
     /// Check every key's value.
@@ -267,6 +309,43 @@ impl FunctionConfig {
                     format!("`{key}` is not a valid variable name"),
                 ));
             }
+        }
+        if self.maximum_retry_attempts > DEFAULT_MAXIMUM_RETRY_ATTEMPTS {
+            return Err(invalid(
+                "maximum_retry_attempts",
+                format!("must be 0-{DEFAULT_MAXIMUM_RETRY_ATTEMPTS}"),
+            ));
+        }
+        if self.async_retry_delays_ms.len() < self.maximum_retry_attempts as usize
+            || self.async_retry_delays_ms.len() > DEFAULT_MAXIMUM_RETRY_ATTEMPTS as usize
+        {
+            return Err(invalid(
+                "async_retry_delays_ms",
+                format!(
+                    "needs one delay per retry: {} (maximum_retry_attempts) to {DEFAULT_MAXIMUM_RETRY_ATTEMPTS} entries",
+                    self.maximum_retry_attempts
+                ),
+            ));
+        }
+        if self
+            .async_retry_delays_ms
+            .iter()
+            .any(|ms| *ms > MAX_RETRY_DELAY_MS)
+        {
+            return Err(invalid(
+                "async_retry_delays_ms",
+                format!("each delay must be at most {MAX_RETRY_DELAY_MS} ms"),
+            ));
+        }
+        if !EVENT_AGE_RANGE.contains(&self.maximum_event_age_seconds) {
+            return Err(invalid(
+                "maximum_event_age_seconds",
+                format!(
+                    "must be {}-{} seconds",
+                    EVENT_AGE_RANGE.start(),
+                    EVENT_AGE_RANGE.end()
+                ),
+            ));
         }
         for key in &self.port_env {
             if !valid_env_name(key) {
@@ -349,6 +428,7 @@ fn valid_env_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn dir() -> tempfile::TempDir {
         tempfile::tempdir().unwrap()
@@ -370,6 +450,49 @@ mod tests {
         assert_eq!(f.memory_mb, 128);
         assert_eq!(f.concurrency, 10);
         assert_eq!(f.runtime, "provided.al2023");
+        assert_eq!(f.maximum_retry_attempts, 2);
+        assert_eq!(
+            f.async_retry_delays(),
+            [Duration::from_secs(60), Duration::from_secs(120)]
+        );
+        assert_eq!(f.maximum_event_age_seconds, 21_600);
+    }
+
+    #[test]
+    fn async_retry_settings() {
+        let base = dir();
+        let parse = |extra: &str| {
+            EmulatorConfig::from_toml_str(
+                &format!("[[function]]\nname = \"echo\"\ncode = \".\"\n{extra}\n"),
+                base.path(),
+                "functions.toml",
+            )
+        };
+        let f = parse("async_retry_delays_ms = [50, 100]\nmaximum_retry_attempts = 1").unwrap();
+        assert_eq!(
+            f.functions[0].async_retry_delays(),
+            [Duration::from_millis(50)]
+        );
+        let f = parse("maximum_retry_attempts = 0\nasync_retry_delays_ms = []").unwrap();
+        assert!(f.functions[0].async_retry_delays().is_empty());
+        for (extra, key) in [
+            ("maximum_retry_attempts = 3", "`maximum_retry_attempts`"),
+            ("async_retry_delays_ms = [50]", "`async_retry_delays_ms`"),
+            (
+                "async_retry_delays_ms = [1, 2, 3]",
+                "`async_retry_delays_ms`",
+            ),
+            (
+                "maximum_event_age_seconds = 59",
+                "`maximum_event_age_seconds`",
+            ),
+            ("async_retry_delays_ms = \"fast\"", "async_retry_delays_ms"),
+            ("async_retry_delay_ms = [1, 2]", "async_retry_delay_ms"),
+        ] {
+            let err = parse(extra).unwrap_err().to_string();
+            assert!(err.contains("functions.toml"), "{err}");
+            assert!(err.contains(key), "{extra}: {err}");
+        }
     }
 
     #[test]

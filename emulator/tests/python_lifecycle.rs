@@ -96,7 +96,10 @@ async fn concurrency_exhaustion_throttles_sync_and_queues_async() {
 
 #[tokio::test]
 async fn async_function_errors_are_retried_twice() {
-    let emulator = start(vec![function("py")]).await;
+    // Lambda waits about 1 and 2 minutes; configured short here.
+    let mut config = function("py");
+    config.async_retry_delays_ms = vec![100, 200];
+    let emulator = start(vec![config]).await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("retries.txt");
     let mut req = request("py", json!({"append": out, "error": "always"}));

@@ -10,9 +10,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub(crate) use crate::failure::InitFailure;
-use crate::failure::{exit_payload, timeout_payload};
+use crate::failure::{exit_payload, oom_payload, timeout_payload};
 use crate::function::FunctionSpec;
 use crate::logs::LogSink;
+use crate::memory::Meter;
 use crate::process::{signal, spawn, wait_exits, Process};
 use crate::sandbox::{Current, Invocation, RuntimeResult, Sandbox, Status};
 
@@ -27,6 +28,9 @@ pub(crate) enum Outcome {
     Result(RuntimeResult),
     /// The environment failed the invocation: the error payload and the shutdown reason.
     Failed(Bytes, &'static str),
+    /// The runtime died before it took the event (it was still queued): the job, to run in
+    /// another environment, and the error to answer if it cannot be.
+    Undelivered(Job, Bytes),
 }
 
 /// A dispatched invocation, to be finished with [`Environment::finish`].
@@ -49,6 +53,9 @@ pub(crate) struct Job {
 /// One execution environment.
 pub(crate) struct Environment {
     spec: Arc<FunctionSpec>,
+    /// The version it executes (`AWS_LAMBDA_FUNCTION_VERSION`).
+    pub(crate) version: String,
+    meter: Arc<Meter>,
     sandbox: Arc<Sandbox>,
     invocations: Mutex<Option<mpsc::Sender<Invocation>>>,
     runtime: Mutex<Option<Arc<Process>>>,
@@ -61,6 +68,7 @@ impl Environment {
     /// Start the environment's processes and wait for init, up to `deadline`.
     pub(crate) async fn start(
         spec: Arc<FunctionSpec>,
+        version: &str,
         deadline: tokio::time::Instant,
     ) -> Result<Arc<Environment>, InitFailure> {
         let listener = TcpListener::bind("127.0.0.1:0")
@@ -70,7 +78,7 @@ impl Environment {
             .local_addr()
             .map_err(|e| InitFailure::Entrypoint(format!("cannot listen: {e}")))?;
         let logs = Arc::new(LogSink::new(&spec.config.name));
-        let (sandbox, invocations) = Sandbox::new(spec.clone(), logs);
+        let (sandbox, invocations) = Sandbox::new(spec.clone(), version.to_owned(), logs);
         let (stop_server, stop) = watch::channel(false);
         let routed = sandbox.clone();
         tokio::spawn(crate::http_util::serve(listener, stop, move |request| {
@@ -78,6 +86,8 @@ impl Environment {
         }));
         let environment = Arc::new(Environment {
             spec,
+            version: version.to_owned(),
+            meter: Arc::new(Meter::default()),
             sandbox,
             invocations: Mutex::new(Some(invocations)),
             runtime: Mutex::new(None),
@@ -85,13 +95,47 @@ impl Environment {
             stop_server,
             shut: AtomicBool::new(false),
         });
+        environment.watch_memory();
         match environment.init(&api.to_string(), deadline).await {
             Ok(()) => Ok(environment),
             Err(failure) => {
                 environment.shutdown("failure").await;
+                if environment.meter.exceeded() {
+                    return Err(InitFailure::OutOfMemory);
+                }
                 Err(failure)
             }
         }
+    }
+
+    /// Enforce `memory_mb` (see `memory.rs`): past it, SIGKILL the runtime's process group (the
+    /// invocation, if any, fails with `Runtime.OutOfMemory`) and shut down with `failure`.
+    fn watch_memory(self: &Arc<Self>) {
+        let limit = u64::from(self.spec.config.memory_mb) * 1024 * 1024;
+        let groups = Arc::downgrade(self);
+        let killed = Arc::downgrade(self);
+        crate::memory::watch(
+            self.meter.clone(),
+            limit,
+            move || {
+                let environment = groups.upgrade()?;
+                if environment.shut.load(Ordering::SeqCst) {
+                    return None;
+                }
+                let runtime = lock(&environment.runtime).clone();
+                let extensions = lock(&environment.extensions).clone();
+                Some(runtime.iter().chain(&extensions).map(|p| p.pid).collect())
+            },
+            move || {
+                let Some(environment) = killed.upgrade() else {
+                    return;
+                };
+                if let Some(runtime) = lock(&environment.runtime).as_ref() {
+                    signal(runtime, Signal::SIGKILL);
+                }
+                tokio::spawn(async move { environment.shutdown("failure").await });
+            },
+        );
     }
 
     /// False once it is shutting down or any of its processes has exited (a warm environment
@@ -100,10 +144,8 @@ impl Environment {
         if self.shut.load(Ordering::SeqCst) {
             return false;
         }
-        let runtime_alive = lock(&self.runtime)
-            .as_ref()
-            .is_some_and(|p| p.exited().is_none());
-        runtime_alive && lock(&self.extensions).iter().all(|p| p.exited().is_none())
+        let runtime_alive = lock(&self.runtime).as_ref().is_some_and(|p| p.running());
+        runtime_alive && lock(&self.extensions).iter().all(|p| p.running())
     }
 
     /// This environment's log.
@@ -126,7 +168,7 @@ impl Environment {
             .iter()
             .map(|k| (k.clone(), port))
             .collect();
-        let env = self.spec.process_env(runtime_api, &ports);
+        let env = self.spec.process_env(runtime_api, &ports, &self.version);
         for path in &self.spec.extensions {
             let process = spawn(
                 &self.sandbox.logs,
@@ -219,9 +261,10 @@ impl Environment {
         let trace_id = trace_id(&job.request_id);
         self.sandbox.logs.begin();
         self.sandbox.logs.platform(&format!(
-            "START RequestId: {} Version: $LATEST",
-            job.request_id
+            "START RequestId: {} Version: {}",
+            job.request_id, self.version
         ));
+        self.meter.begin();
         let (result_tx, result_rx) = oneshot::channel();
         let (done_tx, done) = oneshot::channel();
         *self.sandbox.current() = Some(Current {
@@ -261,6 +304,7 @@ impl Environment {
         };
         let failure = match &outcome {
             Outcome::Failed(_, reason) => Some(*reason),
+            Outcome::Undelivered(..) => Some("failure"),
             Outcome::Result(_) => None,
         };
         let dispatched = Dispatched {
@@ -296,20 +340,50 @@ impl Environment {
                 Ok(result) => Outcome::Result(result),
                 Err(_) => Outcome::Failed(exit_payload(request_id, "the environment shut down"), "failure"),
             },
-            status = exited => Outcome::Failed(exit_payload(request_id, &status), "failure"),
+            status = exited => {
+                let payload = if self.meter.exceeded() {
+                    oom_payload(request_id)
+                } else {
+                    exit_payload(request_id, &status)
+                };
+                match self.take_undelivered(request_id) {
+                    Some(job) => Outcome::Undelivered(job, payload),
+                    None => Outcome::Failed(payload, "failure"),
+                }
+            }
             _ = tokio::time::sleep_until(deadline) => Outcome::Failed(timeout_payload(request_id, self.spec.timeout), "timeout"),
         }
     }
 
-    /// Log the invocation's END and REPORT lines.
+    /// The invocation the runtime died on, if it never took it out of the queue (it died while
+    /// idle, just before the handoff): it can run elsewhere, as Lambda would run it.
+    fn take_undelivered(&self, request_id: &str) -> Option<Job> {
+        // A `next` still waiting holds the lock and would have taken the event: delivered.
+        let invocation = self.sandbox.invocations.try_lock().ok()?.try_recv().ok()?;
+        (invocation.request_id == request_id).then(|| Job {
+            request_id: invocation.request_id,
+            payload: invocation.payload,
+            client_context: invocation.client_context,
+            invoked_arn: invocation.invoked_arn,
+        })
+    }
+
+    /// Log the invocation's END and REPORT lines (`Max Memory Used` is the highest sample, capped
+    /// at the memory size as Lambda's is).
     pub(crate) fn report(&self, dispatched: &Dispatched) {
         let id = &dispatched.request_id;
         let ms = dispatched.started.elapsed().as_secs_f64() * 1000.0;
+        let size = self.spec.config.memory_mb;
+        let used = self.meter.peak_mb().min(u64::from(size));
+        let status = if self.meter.exceeded() {
+            "\tStatus: error\tError Type: Runtime.OutOfMemory"
+        } else {
+            ""
+        };
         self.sandbox.logs.platform(&format!("END RequestId: {id}"));
         self.sandbox.logs.platform(&format!(
-            "REPORT RequestId: {id}\tDuration: {ms:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: 0 MB",
+            "REPORT RequestId: {id}\tDuration: {ms:.2} ms\tBilled Duration: {} ms\tMemory Size: {size} MB\tMax Memory Used: {used} MB{status}",
             ms.ceil() as u64,
-            self.spec.config.memory_mb
         ));
     }
 
@@ -319,6 +393,7 @@ impl Environment {
     /// True when the environment can take the next invocation; otherwise it has been shut down.
     pub(crate) async fn finish_with(&self, mut dispatched: Dispatched, report: bool) -> bool {
         let reusable = self.finish(&mut dispatched).await;
+        self.meter.end();
         if report {
             self.report(&dispatched);
         }
@@ -375,6 +450,8 @@ impl Environment {
                     let (code, payload) = if reason == "timeout" {
                         let payload = timeout_payload(&dispatched.request_id, self.spec.timeout);
                         ("Sandbox.Timedout", payload)
+                    } else if self.meter.exceeded() {
+                        ("Runtime.OutOfMemory", oom_payload(&dispatched.request_id))
                     } else {
                         let status = lock(&self.runtime)
                             .as_ref()

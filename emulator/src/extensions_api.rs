@@ -120,7 +120,7 @@ async fn register(sandbox: &Sandbox, request: http::Request<Incoming>) -> http::
     tracing::debug!(function = %sandbox.spec.config.name, extension = %name, external, "extension registered");
     let mut body = serde_json::json!({
         "functionName": sandbox.spec.config.name,
-        "functionVersion": "$LATEST",
+        "functionVersion": sandbox.version,
         "handler": sandbox.spec.handler,
     });
     if accept_account {

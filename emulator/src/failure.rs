@@ -19,6 +19,8 @@ pub(crate) enum InitFailure {
     Timeout(Duration, Option<String>),
     /// No bootstrap, or it could not be started.
     Entrypoint(String),
+    /// The environment exceeded `memory_mb` during init and was killed.
+    OutOfMemory,
 }
 
 impl InitFailure {
@@ -45,6 +47,7 @@ impl InitFailure {
                         .unwrap_or_default()
                 ),
             ),
+            InitFailure::OutOfMemory => return oom_payload(request_id),
             InitFailure::Entrypoint(message) => (
                 "Runtime.InvalidEntrypoint",
                 format!("RequestId: {request_id} Error: {message}"),
@@ -96,6 +99,18 @@ pub(crate) fn exit_payload(request_id: &str, status: &str) -> Bytes {
     let message = format!("RequestId: {request_id} Error: Runtime exited with error: {status}");
     Bytes::from(
         serde_json::json!({ "errorType": "Runtime.ExitError", "errorMessage": message })
+            .to_string(),
+    )
+}
+
+/// What Lambda answers when the environment ran out of memory and its runtime was killed:
+/// `Runtime.OutOfMemory` (older runtimes reported `Runtime.ExitError`) with the exit of the
+/// killed runtime as Lambda's runtime manager words it.
+pub(crate) fn oom_payload(request_id: &str) -> Bytes {
+    let message =
+        format!("RequestId: {request_id} Error: Runtime exited with error: signal: killed");
+    Bytes::from(
+        serde_json::json!({ "errorType": "Runtime.OutOfMemory", "errorMessage": message })
             .to_string(),
     )
 }

@@ -115,11 +115,27 @@ impl FunctionSpec {
         })
     }
 
-    /// The environment of every process of one execution environment.
+    /// The version an invoke of `invoked_arn` executes, as Lambda reports it in
+    /// `X-Amz-Executed-Version` and `AWS_LAMBDA_FUNCTION_VERSION`: a configured numeric
+    /// qualifier is that version; `$LATEST`, no qualifier and aliases (which point at `$LATEST`
+    /// here) execute `$LATEST`.
+    pub(crate) fn executed_version(&self, invoked_arn: &str) -> String {
+        let qualifier = invoked_arn
+            .split(':')
+            .nth(7)
+            .filter(|q| self.config.qualifiers.iter().any(|c| c == q));
+        match qualifier {
+            Some(q) if q.bytes().all(|b| b.is_ascii_digit()) => q.to_owned(),
+            _ => "$LATEST".to_owned(),
+        }
+    }
+
+    /// The environment of every process of one execution environment of `version`.
     pub(crate) fn process_env(
         &self,
         runtime_api: &str,
         ports: &[(String, u16)],
+        version: &str,
     ) -> BTreeMap<String, String> {
         let mut env = BTreeMap::new();
         for key in ["HOME", "TMPDIR", "RUST_LOG", "RUST_BACKTRACE", "PYTHONPATH"] {
@@ -142,14 +158,14 @@ impl FunctionSpec {
         );
         let c = &self.config;
         let stream = format!(
-            "{}/[$LATEST]{}",
+            "{}/[{version}]{}",
             chrono_date(),
             uuid::Uuid::new_v4().simple()
         );
         let pairs = [
             ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_owned()),
             ("AWS_LAMBDA_FUNCTION_NAME", c.name.clone()),
-            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
+            ("AWS_LAMBDA_FUNCTION_VERSION", version.to_owned()),
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", c.memory_mb.to_string()),
             (
                 "AWS_LAMBDA_LOG_GROUP_NAME",
@@ -290,6 +306,22 @@ mod tests {
             .collect();
         assert_eq!(names, ["alpha", "zeta"]);
         assert!(spec.runtime_command().is_err());
+    }
+
+    #[test]
+    fn versions_execute_as_themselves_and_aliases_as_latest() {
+        let code = tempfile::tempdir().unwrap();
+        let mut config = FunctionConfig::new("f", code.path());
+        config.qualifiers = vec!["live".into(), "3".into()];
+        let spec = FunctionSpec::prepare(config).unwrap();
+        let arn = "arn:aws:lambda:us-east-1:123456789012:function:f";
+        assert_eq!(spec.executed_version(arn), "$LATEST");
+        assert_eq!(spec.executed_version(&format!("{arn}:$LATEST")), "$LATEST");
+        assert_eq!(spec.executed_version(&format!("{arn}:live")), "$LATEST");
+        assert_eq!(spec.executed_version(&format!("{arn}:3")), "3");
+        let env = spec.process_env("127.0.0.1:1", &[], "3");
+        assert_eq!(env["AWS_LAMBDA_FUNCTION_VERSION"], "3");
+        assert!(env["AWS_LAMBDA_LOG_STREAM_NAME"].contains("/[3]"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod http_util;
 mod invoke;
 mod invoke_api;
 mod logs;
+mod memory;
 mod pool;
 mod process;
 mod runtime_api;
@@ -20,8 +21,9 @@ mod sandbox;
 mod telemetry_api;
 
 pub use config::{
-    ConfigError, EmulatorConfig, FunctionConfig, DEFAULT_CONCURRENCY, DEFAULT_HANDLER,
-    DEFAULT_MEMORY_MB, DEFAULT_RUNTIME, DEFAULT_TIMEOUT_SECONDS,
+    ConfigError, EmulatorConfig, FunctionConfig, DEFAULT_ASYNC_RETRY_DELAYS_MS,
+    DEFAULT_CONCURRENCY, DEFAULT_HANDLER, DEFAULT_MAXIMUM_EVENT_AGE_SECONDS,
+    DEFAULT_MAXIMUM_RETRY_ATTEMPTS, DEFAULT_MEMORY_MB, DEFAULT_RUNTIME, DEFAULT_TIMEOUT_SECONDS,
 };
 pub use emulator::Emulator;
 pub use invoke::{

@@ -89,7 +89,7 @@ impl Pool {
             return;
         };
         let started = std::time::Instant::now();
-        let result = match self.start_environment(false).await {
+        let result = match self.start_environment(false, "$LATEST").await {
             Ok(environment) => {
                 self.release(environment, true);
                 Ok(started.elapsed())
@@ -103,10 +103,12 @@ impl Pool {
     async fn start_environment(
         &self,
         retry_in_invoke: bool,
+        version: &str,
     ) -> Result<Arc<Environment>, InitFailure> {
         let started = std::time::Instant::now();
         let first = Environment::start(
             self.spec.clone(),
+            version,
             tokio::time::Instant::now() + INIT_TIMEOUT,
         )
         .await;
@@ -115,6 +117,7 @@ impl Pool {
                 tracing::warn!(function = %self.spec.config.name, "init timed out; retrying within the invocation");
                 Environment::start(
                     self.spec.clone(),
+                    version,
                     tokio::time::Instant::now() + self.spec.timeout,
                 )
                 .await?
@@ -143,38 +146,62 @@ impl Pool {
         }
     }
 
-    /// Run one invocation in a warm or new environment; the slot is given back when it is over.
-    pub(crate) async fn run(self: &Arc<Self>, permit: OwnedSemaphorePermit, job: Job) -> Answered {
-        let idle = loop {
-            let Some(environment) = lock(&self.idle).pop() else {
-                break None;
+    /// A warm environment of `version` whose processes all still run (a dead one is replaced).
+    fn take_idle(&self, version: &str) -> Option<Arc<Environment>> {
+        loop {
+            let environment = {
+                let mut idle = lock(&self.idle);
+                let position = idle.iter().rposition(|e| e.version == version)?;
+                idle.remove(position)
             };
             if environment.is_alive() {
-                break Some(environment);
+                return Some(environment);
             }
             // It died while idle: Lambda would have replaced it, so do we.
             tokio::spawn(async move { environment.shutdown("failure").await });
-        };
-        let environment = match idle {
-            Some(environment) => environment,
-            None => match self.start_environment(true).await {
-                Ok(environment) => environment,
-                Err(failure) => {
-                    return Answered {
-                        answer: Answer::FunctionError(failure.payload(&job.request_id)),
-                        logs: None,
-                        finished: None,
+        }
+    }
+
+    /// Run one invocation in a warm or new environment; the slot is given back when it is over.
+    /// Environments are per version, as on Lambda: `$LATEST` (and aliases) or a numeric qualifier.
+    pub(crate) async fn run(self: &Arc<Self>, permit: OwnedSemaphorePermit, job: Job) -> Answered {
+        let version = self.spec.executed_version(&job.invoked_arn);
+        let mut job = job;
+        let mut redispatched = false;
+        let (environment, outcome, dispatched) = loop {
+            let environment = match self.take_idle(&version) {
+                Some(environment) => environment,
+                None => match self.start_environment(true, &version).await {
+                    Ok(environment) => environment,
+                    Err(failure) => {
+                        return Answered {
+                            answer: Answer::FunctionError(failure.payload(&job.request_id)),
+                            logs: None,
+                            finished: None,
+                        }
                     }
+                },
+            };
+            let (outcome, dispatched) = environment.dispatch(job).await;
+            match outcome {
+                // The runtime died before it took the event: run it in a new environment, once.
+                Outcome::Undelivered(returned, _) if !redispatched => {
+                    redispatched = true;
+                    tracing::info!(function = %self.spec.config.name, request_id = %returned.request_id, "runtime died before taking the event; running it in a new environment");
+                    tokio::spawn(async move { environment.shutdown("failure").await });
+                    job = returned;
                 }
-            },
+                outcome => break (environment, outcome, dispatched),
+            }
         };
-        let (outcome, dispatched) = environment.dispatch(job).await;
         let (answer, report_now) = match outcome {
             Outcome::Result(result @ RuntimeResult::Stream { .. }) => {
                 (Answer::Result(result), false)
             }
             Outcome::Result(result) => (Answer::Result(result), true),
-            Outcome::Failed(payload, _) => (Answer::FunctionError(payload), true),
+            Outcome::Failed(payload, _) | Outcome::Undelivered(_, payload) => {
+                (Answer::FunctionError(payload), true)
+            }
         };
         if report_now {
             environment.report(&dispatched);

@@ -20,6 +20,13 @@ impl Process {
     pub(crate) fn exited(&self) -> Option<String> {
         self.exit.borrow().clone()
     }
+
+    /// Running right now: not reported exited, and not already dead in the kernel's eyes. The
+    /// exit watch lags the real exit by the time it takes to reap the child (a few ms); in that
+    /// window the process is a zombie, which `/proc` shows at once.
+    pub(crate) fn running(&self) -> bool {
+        self.exited().is_none() && !crate::memory::is_dead(self.pid)
+    }
 }
 
 /// Start `program` with exactly `env`, in `cwd`, in a new process group, its output into `logs`.
@@ -78,13 +85,45 @@ pub(crate) async fn wait_exits(processes: &[Arc<Process>], deadline: tokio::time
     }
 }
 
+/// The exit as Lambda's runtime manager words it (Go's `os.ProcessState.String()`):
+/// `exit status 3`, `signal: killed`, `signal: segmentation fault (core dumped)`.
 fn describe(status: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit status {code}"),
-        (None, Some(signal)) => format!("signal: {signal}"),
+        (None, Some(signal)) => {
+            let core = if status.core_dumped() {
+                " (core dumped)"
+            } else {
+                ""
+            };
+            format!("signal: {}{core}", signal_name(signal))
+        }
         _ => "exit status unknown".to_owned(),
     }
+}
+
+/// Go's names of the Linux signals (`syscall.Signal.String()`).
+fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        1 => "hangup",
+        2 => "interrupt",
+        3 => "quit",
+        4 => "illegal instruction",
+        5 => "trace/breakpoint trap",
+        6 => "aborted",
+        7 => "bus error",
+        8 => "floating point exception",
+        9 => "killed",
+        10 => "user defined signal 1",
+        11 => "segmentation fault",
+        12 => "user defined signal 2",
+        13 => "broken pipe",
+        14 => "alarm clock",
+        15 => "terminated",
+        other => return format!("signal {other}"),
+    };
+    name.to_owned()
 }
 
 #[cfg(test)]
@@ -118,6 +157,31 @@ mod tests {
         signal(&sleeper, Signal::SIGKILL);
         let mut exit = sleeper.exit.clone();
         let status = exit.wait_for(|e| e.is_some()).await.unwrap().clone();
-        assert_eq!(status.as_deref(), Some("signal: 9"));
+        assert_eq!(status.as_deref(), Some("signal: killed"));
+    }
+
+    #[test]
+    fn a_zombie_is_not_running_before_its_exit_is_reported() {
+        // The window between a runtime's death and the emulator noticing it: an unreaped child.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "exit 3"])
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let (_tx, exit) = watch::channel(None);
+        let process = Process { pid, exit };
+        let dead = (0..200).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            !process.running()
+        });
+        assert!(dead, "a zombie must not count as running");
+        assert!(process.exited().is_none());
+        child.wait().unwrap();
+        let (_tx, exit) = watch::channel(None);
+        let me = Process {
+            pid: std::process::id() as i32,
+            exit,
+        };
+        assert!(me.running());
     }
 }

@@ -91,6 +91,8 @@ pub(crate) struct ExtensionQueue {
 /// One environment's shared state.
 pub(crate) struct Sandbox {
     pub(crate) spec: Arc<FunctionSpec>,
+    /// The version this environment executes (`$LATEST`, or a configured numeric qualifier).
+    pub(crate) version: String,
     pub(crate) status: watch::Sender<Status>,
     pub(crate) invocations: tokio::sync::Mutex<mpsc::Receiver<Invocation>>,
     pub(crate) current: Mutex<Option<Current>>,
@@ -104,6 +106,7 @@ impl Sandbox {
     /// A sandbox and the sender that feeds its runtime.
     pub(crate) fn new(
         spec: Arc<FunctionSpec>,
+        version: String,
         logs: Arc<LogSink>,
     ) -> (Arc<Sandbox>, mpsc::Sender<Invocation>) {
         let (tx, rx) = mpsc::channel(1);
@@ -114,6 +117,7 @@ impl Sandbox {
             .collect();
         let sandbox = Sandbox {
             spec,
+            version,
             status: watch::channel(Status::default()).0,
             invocations: tokio::sync::Mutex::new(rx),
             current: Mutex::new(None),

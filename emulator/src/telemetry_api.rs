@@ -136,9 +136,12 @@ fn record(line: &str) -> (String, serde_json::Value) {
             .to_owned()
     };
     let (kind, record) = if let Some(rest) = line.strip_prefix("START RequestId: ") {
+        let version = rest
+            .split_once(" Version: ")
+            .map_or("$LATEST", |(_, v)| v.trim());
         (
             "platform.start",
-            serde_json::json!({ "requestId": request_id(rest), "version": "$LATEST" }),
+            serde_json::json!({ "requestId": request_id(rest), "version": version }),
         )
     } else if let Some(rest) = line.strip_prefix("END RequestId: ") {
         (
@@ -146,15 +149,26 @@ fn record(line: &str) -> (String, serde_json::Value) {
             serde_json::json!({ "requestId": request_id(rest), "status": "success" }),
         )
     } else if let Some(rest) = line.strip_prefix("REPORT RequestId: ") {
-        let duration = rest
-            .split('\t')
-            .find_map(|f| f.strip_prefix("Duration: "))
-            .and_then(|d| d.trim_end_matches(" ms").parse::<f64>().ok())
-            .unwrap_or(0.0);
-        (
-            "platform.report",
-            serde_json::json!({ "requestId": request_id(rest), "status": "success", "metrics": { "durationMs": duration } }),
-        )
+        let field = |name: &str| rest.split('\t').find_map(|f| f.strip_prefix(name));
+        let number = |name: &str, unit: &str| {
+            field(name)
+                .and_then(|d| d.trim_end_matches(unit).parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        let mut record = serde_json::json!({
+            "requestId": request_id(rest),
+            "status": field("Status: ").unwrap_or("success"),
+            "metrics": {
+                "durationMs": number("Duration: ", " ms"),
+                "billedDurationMs": number("Billed Duration: ", " ms"),
+                "memorySizeMB": number("Memory Size: ", " MB"),
+                "maxMemoryUsedMB": number("Max Memory Used: ", " MB"),
+            },
+        });
+        if let Some(error_type) = field("Error Type: ") {
+            record["errorType"] = serde_json::Value::from(error_type);
+        }
+        ("platform.report", record)
     } else {
         ("function", serde_json::Value::from(line))
     };
@@ -248,9 +262,16 @@ mod tests {
 
     #[test]
     fn records_and_addresses() {
-        let (kind, value) = record("START RequestId: abc Version: $LATEST");
+        let (kind, value) = record("START RequestId: abc Version: 3");
         assert_eq!(kind, "platform.start");
         assert_eq!(value["record"]["requestId"], "abc");
+        assert_eq!(value["record"]["version"], "3");
+        let (kind, value) = record("REPORT RequestId: abc\tDuration: 1.50 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB\tMax Memory Used: 128 MB\tStatus: error\tError Type: Runtime.OutOfMemory");
+        assert_eq!(kind, "platform.report");
+        assert_eq!(value["record"]["status"], "error");
+        assert_eq!(value["record"]["errorType"], "Runtime.OutOfMemory");
+        assert_eq!(value["record"]["metrics"]["durationMs"], 1.5);
+        assert_eq!(value["record"]["metrics"]["maxMemoryUsedMB"], 128.0);
         let (kind, value) = record("hello");
         assert_eq!(kind, "function");
         assert_eq!(value["record"], "hello");

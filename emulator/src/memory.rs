@@ -1,0 +1,168 @@
+//! `memory_mb`, enforced without privileges: the summed resident memory of an environment's
+//! process groups is sampled from `/proc`, and the runtime is killed when it exceeds the limit,
+//! as Lambda's cgroup limit kills it (`Runtime.OutOfMemory`).
+//!
+//! Sampling is not a cgroup: a spike shorter than the interval can pass unseen, shared pages
+//! (libraries mapped by several processes) are counted once per process, and page cache is not
+//! counted at all. A cgroup would be exact, but needs privileges the emulator does not ask for.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+/// How often memory is sampled while an invocation runs.
+pub(crate) const BUSY_INTERVAL: Duration = Duration::from_millis(20);
+/// How often memory is sampled while the environment is idle (or initialising).
+pub(crate) const IDLE_INTERVAL: Duration = Duration::from_millis(250);
+
+/// One environment's memory readings.
+#[derive(Default)]
+pub(crate) struct Meter {
+    /// The latest sample, bytes.
+    last: AtomicU64,
+    /// The highest sample since the current invocation began, bytes.
+    peak: AtomicU64,
+    busy: AtomicBool,
+    exceeded: AtomicBool,
+    wake: Notify,
+}
+
+impl Meter {
+    /// An invocation begins: sample often; its peak starts from what the environment holds now.
+    pub(crate) fn begin(&self) {
+        self.peak
+            .store(self.last.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.busy.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
+    }
+
+    /// The invocation is over: sample rarely.
+    pub(crate) fn end(&self) {
+        self.busy.store(false, Ordering::Relaxed);
+    }
+
+    /// The highest sample of the current (or last) invocation, in MB (MiB, as Lambda counts).
+    pub(crate) fn peak_mb(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed).div_ceil(1024 * 1024)
+    }
+
+    /// Whether the environment was killed for exceeding its memory.
+    pub(crate) fn exceeded(&self) -> bool {
+        self.exceeded.load(Ordering::SeqCst)
+    }
+
+    fn record(&self, bytes: u64) {
+        self.last.store(bytes, Ordering::Relaxed);
+        self.peak.fetch_max(bytes, Ordering::Relaxed);
+    }
+}
+
+/// Sample the process groups `groups()` names (`None` once the environment is gone) until their
+/// memory exceeds `limit_bytes`; then mark the meter and call `exceeded` once.
+pub(crate) fn watch(
+    meter: Arc<Meter>,
+    limit_bytes: u64,
+    groups: impl Fn() -> Option<Vec<i32>> + Send + 'static,
+    exceeded: impl FnOnce() + Send + 'static,
+) {
+    tokio::spawn(async move {
+        loop {
+            let Some(groups) = groups() else { return };
+            let bytes = group_rss(&groups);
+            meter.record(bytes);
+            if bytes > limit_bytes {
+                meter.exceeded.store(true, Ordering::SeqCst);
+                tracing::warn!(
+                    used_mb = bytes / (1024 * 1024),
+                    limit_mb = limit_bytes / (1024 * 1024),
+                    "environment exceeded its memory: killing it"
+                );
+                exceeded();
+                return;
+            }
+            let interval = if meter.busy.load(Ordering::Relaxed) {
+                BUSY_INTERVAL
+            } else {
+                IDLE_INTERVAL
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = meter.wake.notified() => {}
+            }
+        }
+    });
+}
+
+/// The summed resident memory, in bytes, of every process in one of the process `groups`
+/// (children a runtime started included, as long as they stay in its group).
+pub(crate) fn group_rss(groups: &[i32]) -> u64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut total = 0;
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        match stat(pid) {
+            Some((_, group)) if groups.contains(&group) => total += rss_bytes(pid),
+            _ => {}
+        }
+    }
+    total
+}
+
+/// True when `pid` has exited (a zombie not yet reaped, or gone); false when it runs or `/proc`
+/// cannot tell.
+pub(crate) fn is_dead(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    match stat(pid) {
+        Some((state, _)) => matches!(state, 'Z' | 'X' | 'x'),
+        None => std::path::Path::new("/proc/self").exists(),
+    }
+}
+
+/// `(state, process group)` from `/proc/PID/stat`.
+fn stat(pid: i32) -> Option<(char, i32)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: parse after the last `)`.
+    let rest = &text[text.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let _parent = fields.next()?;
+    let group = fields.next()?.parse().ok()?;
+    Some((state, group))
+}
+
+/// `VmRSS` of `/proc/PID/status`, in bytes (0 for zombies and kernel threads).
+fn rss_bytes(pid: i32) -> u64 {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return 0;
+    };
+    text.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_own_group_has_resident_memory() {
+        let (_, group) = stat(std::process::id() as i32).unwrap();
+        let bytes = group_rss(&[group]);
+        assert!(bytes > 1024 * 1024, "{bytes}");
+        assert_eq!(group_rss(&[-5]), 0);
+        assert!(!is_dead(std::process::id() as i32));
+    }
+}

@@ -22,7 +22,11 @@ clippy:
 build:
 	$(CARGO) build --workspace --bins --locked
 
+# The brotli and zstd codecs are off in the shipped layer; their end-to-end test needs the extension
+# binary built with them. It runs first: the workspace run after it relinks the default-feature
+# binary (gzip only, as shipped) that every other test runs.
 cargo-test: build
+	$(CARGO) test --locked -p lambda-mesh-extension --features br,zstd --test compression_codecs
 	$(CARGO) test --workspace --locked
 
 # The template's Rust function is its own workspace (sam build builds it alone): check it still builds.

@@ -51,7 +51,7 @@ pub enum ApiError {
         what: &'static str,
         /// How long it was given.
         after: Duration,
-        /// What set the bound: [`CALL_TIMEOUT_LIMIT`] or [`DEADLINE_LIMIT`].
+        /// What set the bound: `LAMBDA_MESH_API_TIMEOUT_MS`, or the invocation's deadline plus it.
         limit: &'static str,
     },
     /// The API closed or reset the connection before its answer was complete.
@@ -228,7 +228,7 @@ impl ApiClient {
     }
 
     /// The instant `timeout` from now, or far ahead when that is past what the clock can hold.
-    pub fn deadline_after(timeout: Duration) -> Instant {
+    pub(crate) fn deadline_after(timeout: Duration) -> Instant {
         let now = Instant::now();
         now.checked_add(timeout)
             .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365))
@@ -299,13 +299,13 @@ impl ApiClient {
     }
 
     /// Drops the connection (after a call on it timed out: its state is unknown).
-    pub fn disconnect(&mut self) {
+    pub(crate) fn disconnect(&mut self) {
         self.connection = None;
     }
 
     /// [`ApiError::Timeout`] for `what`, which was given `after` by `limit`; the connection
     /// is given up.
-    pub fn timed_out(
+    pub(crate) fn timed_out(
         &mut self,
         what: &'static str,
         after: Duration,

@@ -110,36 +110,20 @@ pub(crate) fn group_rss(groups: &[i32]) -> u64 {
         else {
             continue;
         };
-        match stat(pid) {
-            Some((_, group)) if groups.contains(&group) => total += rss_bytes(pid),
-            _ => {}
+        if process_group(pid).is_some_and(|group| groups.contains(&group)) {
+            total += rss_bytes(pid);
         }
     }
     total
 }
 
-/// True when `pid` has exited (a zombie not yet reaped, or gone); false when it runs or `/proc`
-/// cannot tell.
-pub(crate) fn is_dead(pid: i32) -> bool {
-    if pid <= 0 {
-        return false;
-    }
-    match stat(pid) {
-        Some((state, _)) => matches!(state, 'Z' | 'X' | 'x'),
-        None => std::path::Path::new("/proc/self").exists(),
-    }
-}
-
-/// `(state, process group)` from `/proc/PID/stat`.
-fn stat(pid: i32) -> Option<(char, i32)> {
+/// The process group from `/proc/PID/stat`.
+fn process_group(pid: i32) -> Option<i32> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces and parentheses: parse after the last `)`.
     let rest = &text[text.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let _parent = fields.next()?;
-    let group = fields.next()?.parse().ok()?;
-    Some((state, group))
+    // state, parent, then the process group.
+    rest.split_whitespace().nth(2)?.parse().ok()
 }
 
 /// `VmRSS` of `/proc/PID/status`, in bytes (0 for zombies and kernel threads).
@@ -159,10 +143,9 @@ mod tests {
 
     #[test]
     fn our_own_group_has_resident_memory() {
-        let (_, group) = stat(std::process::id() as i32).unwrap();
+        let group = process_group(std::process::id() as i32).unwrap();
         let bytes = group_rss(&[group]);
         assert!(bytes > 1024 * 1024, "{bytes}");
         assert_eq!(group_rss(&[-5]), 0);
-        assert!(!is_dead(std::process::id() as i32));
     }
 }

@@ -23,9 +23,10 @@ impl Process {
 
     /// Running right now: not reported exited, and not already dead in the kernel's eyes. The
     /// exit watch lags the real exit by the time it takes to reap the child (a few ms); in that
-    /// window the process is a zombie, which `/proc` shows at once.
+    /// window the process is a zombie, which `waitid(WNOWAIT)` sees at once without reaping it
+    /// (one system call, cheap enough for every invocation's handoff).
     pub(crate) fn running(&self) -> bool {
-        self.exited().is_none() && !crate::memory::is_dead(self.pid)
+        self.exited().is_none() && !is_dead(self.pid)
     }
 }
 
@@ -67,6 +68,20 @@ pub(crate) fn spawn(
         let _ = tx.send(Some(description));
     });
     Ok(Process { pid, exit })
+}
+
+/// True when our child `pid` has exited: a zombie not yet reaped (or already reaped).
+fn is_dead(pid: i32) -> bool {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+    if pid <= 0 {
+        return false;
+    }
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    match waitid(Id::Pid(Pid::from_raw(pid)), flags) {
+        Ok(WaitStatus::StillAlive) => false,
+        Ok(_) | Err(nix::errno::Errno::ECHILD) => true,
+        Err(_) => false,
+    }
 }
 
 /// Signal the process's group (SIGKILL even after the leader exited: children may remain).
@@ -177,11 +192,18 @@ mod tests {
         assert!(dead, "a zombie must not count as running");
         assert!(process.exited().is_none());
         child.wait().unwrap();
+        let mut sleeper = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
         let (_tx, exit) = watch::channel(None);
-        let me = Process {
-            pid: std::process::id() as i32,
+        let alive = Process {
+            pid: sleeper.id() as i32,
             exit,
         };
-        assert!(me.running());
+        assert!(alive.running());
+        sleeper.kill().unwrap();
+        sleeper.wait().unwrap();
+        assert!(!alive.running());
     }
 }

@@ -20,7 +20,8 @@ use support::Running;
 const EXTENSION: &str = env!("CARGO_BIN_EXE_emulator-extension");
 
 /// A custom runtime with the Python standard library: `{"alloc_mb": n}` touches n MB in 10 MB
-/// steps and holds it for `hold` seconds; `{"next_then_exit": true}` answers, sends its next
+/// steps and holds it for `hold` seconds; `{"pid_file": path}` writes the runtime's pid there
+/// first; `{"next_then_exit": true}` answers, sends its next
 /// `invocation/next` and exits without reading the answer; `{"error": m}` fails; `{"append": path}`
 /// appends the request id; anything else is echoed with the pid and the function version.
 const RUNTIME: &str = r#"
@@ -45,6 +46,9 @@ while True:
     if "error" in event:
         call("POST", base + "/error", json.dumps({"errorType": "E", "errorMessage": event["error"]}))
         continue
+    if "pid_file" in event:
+        with open(event["pid_file"], "w") as f:
+            f.write(str(os.getpid()))
     if "alloc_mb" in event:
         chunk = []
         for _ in range(event["alloc_mb"] // 10):
@@ -56,8 +60,6 @@ while True:
               "arn": response.getheader("Lambda-Runtime-Invoked-Function-Arn")}
     call("POST", base + "/response", json.dumps(result))
     if event.get("next_then_exit"):
-        with open(event["pid_file"], "w") as f:
-            f.write(str(os.getpid()))
         s = socket.create_connection((host, int(port)))
         s.sendall(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n")
         os._exit(0)
@@ -152,8 +154,14 @@ async fn an_environment_over_memory_mb_is_killed_and_replaced() {
     );
 
     // Over it: Lambda's out-of-memory error, the extensions get SHUTDOWN `failure`.
-    let (error, payload, tail) =
-        invoke(&running, "hungry", json!({"alloc_mb": 200, "hold": 2})).await;
+    let pid_file = dir.path().join("oom-pid");
+    let (error, payload, tail) = invoke(
+        &running,
+        "hungry",
+        json!({"alloc_mb": 200, "hold": 2, "pid_file": pid_file}),
+    )
+    .await;
+    let killed = std::fs::read_to_string(&pid_file).unwrap();
     assert_eq!(error.as_deref(), Some("Unhandled"), "{payload}");
     assert_eq!(payload["errorType"], "Runtime.OutOfMemory", "{payload}");
     let message = payload["errorMessage"].as_str().unwrap();
@@ -174,10 +182,10 @@ async fn an_environment_over_memory_mb_is_killed_and_replaced() {
         lines(&log)
     );
 
-    // The next invocation runs in a fresh environment.
+    // The next invocation runs in another environment (the killed one is gone).
     let (error, after, _) = invoke(&running, "hungry", json!({})).await;
     assert_eq!(error, None, "{after}");
-    assert_ne!(after["pid"], first["pid"]);
+    assert_ne!(after["pid"].to_string(), killed);
     running.emulator.shutdown().await;
 }
 

@@ -2,7 +2,8 @@
 //! emulator and on cargo-lambda's `cargo lambda watch` in the same run: p50 / p90 / p99.
 //!
 //! `cargo bench -p lambda-mesh-emulator --bench invoke` (env `BENCH_INVOKES`, default 2000;
-//! `BENCH_FUNCTION=raw` measures with a framework-free runtime loop instead of lambda_runtime).
+//! `BENCH_FUNCTION=raw` measures with a framework-free runtime loop instead of lambda_runtime;
+//! `BENCH_CARGO_LAMBDA=off` measures this emulator alone, for profiling).
 //! The bench binary is its own echo function: started with `LAMBDA_EMULATOR_BENCH_ROLE=echo`, it
 //! runs lambda_runtime instead of the benchmark, so both emulators run the very same function.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -40,7 +41,7 @@ fn main() {
         let _ = runtime.block_on(lambda_runtime::run(handler));
         return;
     }
-    // The emulator as `lambda-emulator` runs it (a current-thread runtime), and the client.
+    // The client, on a current-thread runtime.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -59,23 +60,70 @@ async fn bench(invokes: usize) {
         _ => "echo",
     };
     let me = std::env::current_exe().unwrap();
-    let code = tempfile::tempdir().unwrap();
-    let mut function = FunctionConfig::new("echo", code.path());
-    function.bootstrap = Some(me.clone());
-    function.environment.insert(ROLE.into(), role.into());
-    let emulator = Emulator::start(EmulatorConfig {
-        functions: vec![function],
-    })
-    .await
+    // lambda-emulator runs as its own process, as cargo-lambda does, with the bench binary as
+    // the function's bootstrap: the client reaches both emulators across a process boundary.
+    let dir = tempfile::tempdir().unwrap();
+    let code = dir.path().join("code");
+    std::fs::create_dir(&code).unwrap();
+    let config = dir.path().join("functions.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[function]]\nname = \"echo\"\ncode = {code:?}\nbootstrap = {me:?}\n\n[function.environment]\n{ROLE} = \"{role}\"\n"
+        ),
+    )
     .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let ours = listener.local_addr().unwrap().to_string();
-    let served = emulator.clone();
-    tokio::spawn(async move { served.serve_invoke_api(listener).await });
-    let mut targets = vec![("lambda-emulator", Target::connect(&ours, "echo").await)];
     let mut children = Vec::new();
-    match find_cargo_lambda() {
-        None => eprintln!("cargo-lambda not found (PATH, .venv/bin): measuring this emulator only"),
+    let mut emulators = Vec::new();
+    // BENCH_EMULATOR_BINS=a,b adds other lambda-emulator builds to the same run (A/B tests).
+    let mut bins = vec![PathBuf::from(env!("CARGO_BIN_EXE_lambda-emulator"))];
+    if let Ok(extra) = std::env::var("BENCH_EMULATOR_BINS") {
+        bins.extend(
+            extra
+                .split(',')
+                .filter(|b| !b.is_empty())
+                .map(PathBuf::from),
+        );
+    }
+    let mut targets = Vec::new();
+    for (i, bin) in bins.iter().enumerate() {
+        let (child, addr) = spawn_emulator(bin, &config);
+        emulators.push(child);
+        let name = match i {
+            0 => "lambda-emulator".to_owned(),
+            _ => format!("lambda-emulator ({})", bin.display()),
+        };
+        targets.push((name, Target::connect(&addr, "echo").await));
+    }
+    // BENCH_IN_PROCESS=1 adds the emulator as a library in this process, on the client's thread:
+    // no process boundary between client and emulator (how tests embed it).
+    let in_process = if std::env::var("BENCH_IN_PROCESS").as_deref() == Ok("1") {
+        let mut function = FunctionConfig::new("echo", &code);
+        function.bootstrap = Some(me.clone());
+        function.environment.insert(ROLE.into(), role.into());
+        let emulator = Emulator::start(EmulatorConfig {
+            functions: vec![function],
+        })
+        .await
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let served = emulator.clone();
+        tokio::spawn(async move { served.serve_invoke_api(listener).await });
+        targets.push((
+            "lambda-emulator, in-process library".to_owned(),
+            Target::connect(&addr, "echo").await,
+        ));
+        Some(emulator)
+    } else {
+        None
+    };
+    let cargo_lambda = match std::env::var("BENCH_CARGO_LAMBDA").as_deref() {
+        Ok("off") => None,
+        _ => find_cargo_lambda(),
+    };
+    match cargo_lambda {
+        None => eprintln!("cargo-lambda not found (PATH, .venv/bin) or BENCH_CARGO_LAMBDA=off: measuring this emulator only"),
         Some(cargo_lambda) => {
             let port = std::net::TcpListener::bind("127.0.0.1:0")
                 .unwrap()
@@ -123,7 +171,7 @@ async fn bench(invokes: usize) {
                     .unwrap(),
             );
             let theirs = Target::connect(&format!("127.0.0.1:{port}"), "_").await;
-            targets.push(("cargo lambda watch", theirs));
+            targets.push(("cargo lambda watch".to_owned(), theirs));
         }
     }
     // Warm up, then alternate blocks so both see the same machine load.
@@ -136,12 +184,19 @@ async fn bench(invokes: usize) {
             target.run(invokes.div_ceil(BLOCKS)).await;
         }
     }
-    let rows: Vec<(&str, Vec<u128>)> = targets.into_iter().map(|(n, t)| (n, t.samples)).collect();
+    let rows: Vec<(String, Vec<u128>)> = targets.into_iter().map(|(n, t)| (n, t.samples)).collect();
     for child in &mut children {
         let _ = child.kill();
         let _ = child.wait();
     }
-    emulator.shutdown().await;
+    // SIGTERM: lambda-emulator spins its environments down and exits.
+    for emulator in &mut emulators {
+        let _ = Command::new("kill").arg(emulator.id().to_string()).status();
+        let _ = emulator.wait();
+    }
+    if let Some(emulator) = in_process {
+        emulator.shutdown().await;
+    }
 
     let function = if role == "raw" {
         "a raw HTTP/1.1 echo runtime"
@@ -160,10 +215,35 @@ async fn bench(invokes: usize) {
             samples.iter().sum::<u128>() / samples.len().max(1) as u128
         );
     }
-    if let [(_, ours), (_, theirs)] = rows.as_slice() {
-        let ratio = percentile(ours, 50.0) as f64 / percentile(theirs, 50.0).max(1) as f64;
-        println!("\np50 ratio lambda-emulator / cargo-lambda: {ratio:.2} (goal ≤ 0.50)");
+    if let Some((_, theirs)) = rows.iter().find(|(n, _)| n == "cargo lambda watch") {
+        println!();
+        for (name, ours) in rows.iter().filter(|(n, _)| n != "cargo lambda watch") {
+            let ratio = percentile(ours, 50.0) as f64 / percentile(theirs, 50.0).max(1) as f64;
+            println!("p50 ratio {name} / cargo-lambda: {ratio:.2} (goal ≤ 0.50)");
+        }
     }
+}
+
+/// Start `lambda-emulator` with `config`; its bound address from the `listening on` line.
+fn spawn_emulator(bin: &Path, config: &Path) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(bin)
+        .args(["--listen", "127.0.0.1:0", "--config"])
+        .arg(config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{} said {first:?}", bin.display()))
+        .to_owned();
+    // Keep reading its stdout (the `ready` lines) so it never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
 }
 
 fn find_cargo_lambda() -> Option<PathBuf> {

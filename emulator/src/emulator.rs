@@ -149,7 +149,7 @@ impl Emulator {
             InvocationType::RequestResponse => {}
         }
         let pool = &target.function.pool;
-        let permit = pool.try_permit()?;
+        let permit = pool.sync_permit().await?;
         let answered = pool.run(permit, job).await;
         let Answered { answer, logs, .. } = answered;
         let (payload, error) = match answer {
@@ -185,7 +185,7 @@ impl Emulator {
             });
         }
         let pool = &target.function.pool;
-        let permit = pool.try_permit()?;
+        let permit = pool.sync_permit().await?;
         let Answered {
             answer,
             logs,

@@ -1,11 +1,11 @@
 //! The execution environments of one function: warm reuse, cold starts, concurrency limits.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::environment::{Environment, InitFailure, Job, Outcome};
 use crate::function::FunctionSpec;
@@ -16,6 +16,13 @@ use crate::sandbox::RuntimeResult;
 pub(crate) const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// What a throttled caller is told to wait.
 const RETRY_AFTER_SECONDS: u64 = 1;
+/// How long an invocation that finds no idle environment waits for one that has already
+/// answered and is only finishing (runtime back to `next`, extensions to `event/next`) before
+/// it starts a new environment, or, at the concurrency limit, is throttled. On Lambda the
+/// network between caller and service takes longer than a runtime's turnaround, so a caller
+/// that invokes again as soon as it has its answer finds the same environment idle; locally the
+/// answer arrives within microseconds and would otherwise beat the runtime back to `next`.
+pub(crate) const FINISHING_GRACE: Duration = Duration::from_millis(20);
 
 /// The environments of one function.
 pub(crate) struct Pool {
@@ -23,6 +30,10 @@ pub(crate) struct Pool {
     permits: Arc<Semaphore>,
     idle: Mutex<Vec<Arc<Environment>>>,
     live: Mutex<Vec<Weak<Environment>>>,
+    /// Environments that have answered and are finishing their invocation.
+    finishing: AtomicUsize,
+    /// Signalled whenever a finishing environment is done (idle again, or shut down).
+    finished: Notify,
     closed: AtomicBool,
     /// The first warm-up's result: init time or the failure.
     pub(crate) ready: watch::Sender<Option<Result<Duration, String>>>,
@@ -51,6 +62,8 @@ impl Pool {
             permits: Arc::new(Semaphore::new(max)),
             idle: Mutex::new(Vec::new()),
             live: Mutex::new(Vec::new()),
+            finishing: AtomicUsize::new(0),
+            finished: Notify::new(),
             closed: AtomicBool::new(false),
             ready: watch::channel(None).0,
         })
@@ -76,6 +89,24 @@ impl Pool {
                 retry_after_seconds: RETRY_AFTER_SECONDS,
             }
         })
+    }
+
+    /// A slot for a synchronous invocation: at once, or, when the only busy environments are
+    /// finishing an invocation they have answered, as soon as one is done (up to
+    /// [`FINISHING_GRACE`]); otherwise Lambda's throttle. Invocations still running never queue.
+    pub(crate) async fn sync_permit(&self) -> Result<OwnedSemaphorePermit, InvokeError> {
+        match self.try_permit() {
+            Err(InvokeError::TooManyRequests { .. })
+                if self.finishing.load(Ordering::SeqCst) > 0 =>
+            {
+                let acquire = self.permits.clone().acquire_owned();
+                match tokio::time::timeout(FINISHING_GRACE, acquire).await {
+                    Ok(Ok(permit)) => Ok(permit),
+                    _ => self.try_permit(),
+                }
+            }
+            other => other,
+        }
     }
 
     /// A slot, waiting for one (asynchronous invocations); `None` once the pool is closed.
@@ -146,19 +177,36 @@ impl Pool {
         }
     }
 
-    /// A warm environment of `version` whose processes all still run (a dead one is replaced).
-    fn take_idle(&self, version: &str) -> Option<Arc<Environment>> {
+    /// A warm environment of `version` whose processes all still run (a dead one is replaced):
+    /// an idle one, or one that is finishing its last invocation and becomes idle within
+    /// [`FINISHING_GRACE`]; `None` when a new one must be started.
+    async fn take_idle(&self, version: &str) -> Option<Arc<Environment>> {
+        let until = tokio::time::Instant::now() + FINISHING_GRACE;
         loop {
-            let environment = {
-                let mut idle = lock(&self.idle);
-                let position = idle.iter().rposition(|e| e.version == version)?;
-                idle.remove(position)
-            };
-            if environment.is_alive() {
-                return Some(environment);
+            let finished = self.finished.notified();
+            tokio::pin!(finished);
+            // Registered before looking, so a release between the look and the wait is seen.
+            finished.as_mut().enable();
+            loop {
+                let environment = {
+                    let mut idle = lock(&self.idle);
+                    let Some(position) = idle.iter().rposition(|e| e.version == version) else {
+                        break;
+                    };
+                    idle.remove(position)
+                };
+                if environment.is_alive() {
+                    return Some(environment);
+                }
+                // It died while idle: Lambda would have replaced it, so do we.
+                tokio::spawn(async move { environment.shutdown("failure").await });
             }
-            // It died while idle: Lambda would have replaced it, so do we.
-            tokio::spawn(async move { environment.shutdown("failure").await });
+            if self.finishing.load(Ordering::SeqCst) == 0 {
+                return None;
+            }
+            if tokio::time::timeout_at(until, finished).await.is_err() {
+                return None;
+            }
         }
     }
 
@@ -169,7 +217,7 @@ impl Pool {
         let mut job = job;
         let mut redispatched = false;
         let (environment, outcome, dispatched) = loop {
-            let environment = match self.take_idle(&version) {
+            let environment = match self.take_idle(&version).await {
                 Some(environment) => environment,
                 None => match self.start_environment(true, &version).await {
                     Ok(environment) => environment,
@@ -209,11 +257,14 @@ impl Pool {
         let logs = Some(environment.logs().clone());
         let (finished_tx, finished) = tokio::sync::oneshot::channel();
         let pool = self.clone();
+        self.finishing.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
             let reusable = environment.finish_with(dispatched, !report_now).await;
             let _ = finished_tx.send(());
             pool.release(environment, reusable);
             drop(permit);
+            pool.finishing.fetch_sub(1, Ordering::SeqCst);
+            pool.finished.notify_waiters();
         });
         Answered {
             answer,

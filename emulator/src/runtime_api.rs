@@ -149,6 +149,9 @@ async fn response(
     let answer = match Limited::new(body, MAX_RESPONSE_BYTES).collect().await {
         Ok(collected) => {
             let _ = result.send(RuntimeResult::Buffered(collected.to_bytes()));
+            // The caller's answer goes out before the runtime's `202`: on this current-thread
+            // runtime, yielding lets the waiting Invoke task write it first.
+            tokio::task::yield_now().await;
             accepted()
         }
         Err(_) => {

@@ -7,8 +7,8 @@
 //! counted at all. A cgroup would be exact, but needs privileges the emulator does not ask for.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
@@ -27,15 +27,26 @@ pub(crate) struct Meter {
     busy: AtomicBool,
     exceeded: AtomicBool,
     wake: Notify,
+    /// When the latest sample was taken.
+    sampled_at: Mutex<Option<Instant>>,
 }
 
 impl Meter {
     /// An invocation begins: sample often; its peak starts from what the environment holds now.
+    /// A sample is taken at once unless one was taken within [`BUSY_INTERVAL`], so back-to-back
+    /// invocations cost at most one `/proc` scan per interval, never one each.
     pub(crate) fn begin(&self) {
         self.peak
             .store(self.last.load(Ordering::Relaxed), Ordering::Relaxed);
         self.busy.store(true, Ordering::Relaxed);
-        self.wake.notify_one();
+        let recent = self
+            .sampled_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|at| at.elapsed() < BUSY_INTERVAL);
+        if !recent {
+            self.wake.notify_one();
+        }
     }
 
     /// The invocation is over: sample rarely.
@@ -54,6 +65,7 @@ impl Meter {
     }
 
     fn record(&self, bytes: u64) {
+        *self.sampled_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         self.last.store(bytes, Ordering::Relaxed);
         self.peak.fetch_max(bytes, Ordering::Relaxed);
     }
@@ -70,7 +82,10 @@ pub(crate) fn watch(
     tokio::spawn(async move {
         loop {
             let Some(groups) = groups() else { return };
-            let bytes = group_rss(&groups);
+            // Reading `/proc` blocks: never on the runtime thread that serves the APIs.
+            let Ok(bytes) = tokio::task::spawn_blocking(move || group_rss(&groups)).await else {
+                return;
+            };
             meter.record(bytes);
             if bytes > limit_bytes {
                 meter.exceeded.store(true, Ordering::SeqCst);
@@ -96,11 +111,13 @@ pub(crate) fn watch(
 }
 
 /// The summed resident memory, in bytes, of every process in one of the process `groups`
-/// (children a runtime started included, as long as they stay in its group).
+/// (children a runtime started included, as long as they stay in its group): one read of
+/// `/proc/PID/stat` per process.
 pub(crate) fn group_rss(groups: &[i32]) -> u64 {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 0;
     };
+    let page = page_size();
     let mut total = 0;
     for entry in entries.flatten() {
         let Some(pid) = entry
@@ -110,31 +127,34 @@ pub(crate) fn group_rss(groups: &[i32]) -> u64 {
         else {
             continue;
         };
-        if process_group(pid).is_some_and(|group| groups.contains(&group)) {
-            total += rss_bytes(pid);
+        if let Some((group, pages)) = group_and_rss(pid) {
+            if groups.contains(&group) {
+                total += pages * page;
+            }
         }
     }
     total
 }
 
-/// The process group from `/proc/PID/stat`.
-fn process_group(pid: i32) -> Option<i32> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces and parentheses: parse after the last `)`.
-    let rest = &text[text.rfind(')')? + 1..];
-    // state, parent, then the process group.
-    rest.split_whitespace().nth(2)?.parse().ok()
+/// The kernel's page size in bytes.
+fn page_size() -> u64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .and_then(|p| u64::try_from(p).ok())
+        .unwrap_or(4096)
 }
 
-/// `VmRSS` of `/proc/PID/status`, in bytes (0 for zombies and kernel threads).
-fn rss_bytes(pid: i32) -> u64 {
-    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return 0;
-    };
-    text.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
+/// The process group and resident pages from `/proc/PID/stat` (`pgrp` and `rss`, fields 5 and
+/// 24; `rss` is 0 for zombies).
+fn group_and_rss(pid: i32) -> Option<(i32, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: parse after the last `)`.
+    let mut fields = text[text.rfind(')')? + 1..].split_whitespace();
+    // state (3), parent (4), then the process group (5) ... resident pages (24).
+    let group = fields.nth(2)?.parse().ok()?;
+    let pages = fields.nth(18)?.parse().ok()?;
+    Some((group, pages))
 }
 
 #[cfg(test)]
@@ -143,9 +163,22 @@ mod tests {
 
     #[test]
     fn our_own_group_has_resident_memory() {
-        let group = process_group(std::process::id() as i32).unwrap();
+        let (group, pages) = group_and_rss(std::process::id() as i32).unwrap();
+        assert!(pages > 0);
         let bytes = group_rss(&[group]);
         assert!(bytes > 1024 * 1024, "{bytes}");
+        // The same count `VmRSS` gives, give or take what changed between the two reads.
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let vm_rss_kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        let ours_kb = pages * page_size() / 1024;
+        assert!(
+            ours_kb.abs_diff(vm_rss_kb) < 4096,
+            "{ours_kb} vs {vm_rss_kb} kB"
+        );
         assert_eq!(group_rss(&[-5]), 0);
     }
 }

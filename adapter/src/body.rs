@@ -42,6 +42,21 @@ pub fn body_is_text(headers: &HeaderMap, body: &[u8]) -> bool {
     textual && std::str::from_utf8(body).is_ok()
 }
 
+/// Whether any non-empty body with these headers travels base64-encoded, whatever its bytes
+/// (the headers alone decide [`body_is_text`]): it has a `content-encoding` or a content type that
+/// is not textual.
+pub fn body_is_binary(headers: &HeaderMap) -> bool {
+    let encoded = headers
+        .get_all(CONTENT_ENCODING)
+        .iter()
+        .any(|v| !v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"identity"));
+    encoded
+        || !headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(content_type_is_text)
+}
+
 fn content_type_is_text(content_type: &str) -> bool {
     let essence = content_type
         .split(';')
@@ -84,6 +99,141 @@ pub(crate) fn decode_body(
             field: field.to_owned(),
             source,
         })
+}
+
+/// A request body as the event carries it: bytes, or base64 text that is decoded piece by piece
+/// as it is sent on ([`crate::decode_event_deferred`]), so a large body never has to exist decoded
+/// in one piece beside the event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventBody {
+    /// The bytes, or the base64 text (already checked to decode).
+    data: Bytes,
+    /// For base64 text, whether it ends padded (`=`), which picks the decoder.
+    base64: Option<bool>,
+    /// The length, decoded, of what is still to come.
+    len: usize,
+}
+
+impl EventBody {
+    /// A body of these bytes.
+    pub fn raw(bytes: Bytes) -> Self {
+        EventBody {
+            len: bytes.len(),
+            data: bytes,
+            base64: None,
+        }
+    }
+
+    /// Base64 `text`, when it decodes; `None` otherwise (decode it eagerly for the error).
+    fn base64(text: Bytes) -> Option<Self> {
+        for (engine, padded) in [
+            (&base64_simd::STANDARD, true),
+            (&base64_simd::STANDARD_NO_PAD, false),
+        ] {
+            if engine.check(&text).is_ok() {
+                let len = engine.decoded_length(&text).ok()?;
+                return Some(EventBody {
+                    data: text,
+                    base64: Some(padded),
+                    len,
+                });
+            }
+        }
+        None
+    }
+
+    /// The body's length once decoded (of what [`EventBody::next_chunk`] has not yet handed out).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the body is empty (or all handed out).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The next piece of the body, of about `max` bytes at most (raw bytes come in one piece);
+    /// `None` at the end.
+    pub fn next_chunk(&mut self, max: usize) -> Option<Bytes> {
+        if self.data.is_empty() {
+            return None;
+        }
+        let Some(padded) = self.base64 else {
+            self.len = 0;
+            return Some(std::mem::take(&mut self.data));
+        };
+        // Whole groups of four characters, so only the last piece can carry padding.
+        let take = (max / 3).max(1).saturating_mul(4).min(self.data.len());
+        let text = self.data.split_to(take);
+        let engine = if padded {
+            &base64_simd::STANDARD
+        } else {
+            &base64_simd::STANDARD_NO_PAD
+        };
+        let mut out = Vec::with_capacity(engine.estimated_decoded_length(text.len()));
+        // The text was checked when the body was made; should decoding fail anyway, the body ends
+        // early and the HTTP client reports the request as incomplete.
+        match engine.decode_append(&text, &mut out) {
+            Ok(()) => {
+                self.len = self.len.saturating_sub(out.len());
+                Some(Bytes::from(out))
+            }
+            Err(_) => {
+                self.data = Bytes::new();
+                self.len = 0;
+                None
+            }
+        }
+    }
+
+    /// The whole body, decoded in one piece.
+    pub fn into_bytes(mut self) -> Bytes {
+        if self.base64.is_none() {
+            return self.data;
+        }
+        self.next_chunk(usize::MAX).unwrap_or_default()
+    }
+}
+
+/// The body of an event: like [`decode_body`], but text and checked base64 are kept as slices of
+/// `event` (base64 still encoded) when `event` is given.
+pub(crate) fn event_body(
+    body: Option<Cow<'_, str>>,
+    is_base64: bool,
+    field: &str,
+    event: Option<&Bytes>,
+) -> Result<EventBody, DecodeError> {
+    let Some(event) = event else {
+        return decode_body(body, is_base64, field).map(EventBody::raw);
+    };
+    let Some(body) = body else {
+        return Ok(EventBody::raw(Bytes::new()));
+    };
+    let bytes = match &body {
+        Cow::Borrowed(text) => subslice(event, text.as_bytes()),
+        Cow::Owned(_) => None,
+    };
+    let bytes = match bytes {
+        Some(bytes) => bytes,
+        None => Bytes::from(body.into_owned().into_bytes()),
+    };
+    if !is_base64 {
+        return Ok(EventBody::raw(bytes));
+    }
+    match EventBody::base64(bytes.clone()) {
+        Some(body) => Ok(body),
+        None => {
+            let text = std::str::from_utf8(&bytes).unwrap_or_default();
+            decode_body(Some(Cow::Borrowed(text)), true, field).map(EventBody::raw)
+        }
+    }
+}
+
+/// `part` as a slice of `whole`, when it lies inside it.
+fn subslice(whole: &Bytes, part: &[u8]) -> Option<Bytes> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    let end = start.checked_add(part.len())?;
+    (end <= whole.len()).then(|| whole.slice(start..end))
 }
 
 /// Decode standard base64, padded or not: the SIMD decoder (AVX2/SSE4.1/NEON, chosen at run time)

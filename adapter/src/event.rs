@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, COOKIE, HOST};
 use http::{HeaderMap, HeaderValue, Method, Request};
 
-use crate::body::decode_body;
+use crate::body::{event_body, EventBody};
 use crate::detect::detect;
 use crate::headers;
 use crate::json::{opt_array, opt_bool, opt_object, opt_str, req_str, scalar_text, Node};
@@ -26,6 +26,25 @@ pub struct DecodedEvent {
     pub request_context: Option<serde_json::Value>,
 }
 
+/// A decoded event whose body is left as the event carries it ([`decode_event_deferred`]).
+#[derive(Debug)]
+pub struct DeferredEvent {
+    /// The HTTP request the event describes; its body a slice of the event, base64 still encoded
+    /// when the event carries it so.
+    pub request: Request<EventBody>,
+    /// The shape the event came in; pass it to [`crate::encode_response`].
+    pub shape: EventShape,
+    /// The event's `requestContext` (v1/v2/URL/ALB) as compact JSON text, members in the event's
+    /// order, for the `x-amzn-request-context` header; `None` for Envoy/pass-through.
+    pub request_context: Option<String>,
+}
+
+/// The request context in the form the caller wants it.
+enum Context {
+    Value(serde_json::Value),
+    Json(String),
+}
+
 /// The parts every HTTP shape yields.
 struct Parts {
     method: Method,
@@ -35,6 +54,43 @@ struct Parts {
 
 /// Decode any event a function meets. See the crate README for the shapes and the rules.
 pub fn decode_event(event: &[u8], options: &DecodeOptions) -> Result<DecodedEvent, DecodeError> {
+    let (request, shape, context) = decode(event, None, options, false)?;
+    let (parts, body) = request.into_parts();
+    Ok(DecodedEvent {
+        request: Request::from_parts(parts, body.into_bytes()),
+        shape,
+        request_context: match context {
+            Some(Context::Value(value)) => Some(value),
+            _ => None,
+        },
+    })
+}
+
+/// [`decode_event`] for an event held in `Bytes`, doing less: the body stays a slice of `event`
+/// (base64 still encoded when the event carries it so, to be decoded piece by piece as it is sent
+/// on) and the request context comes as JSON text. The same events decode, and the same errors
+/// arise, as with [`decode_event`].
+pub fn decode_event_deferred(
+    event: &Bytes,
+    options: &DecodeOptions,
+) -> Result<DeferredEvent, DecodeError> {
+    let (request, shape, context) = decode(event, Some(event), options, true)?;
+    Ok(DeferredEvent {
+        request,
+        shape,
+        request_context: match context {
+            Some(Context::Json(text)) => Some(text),
+            _ => None,
+        },
+    })
+}
+
+fn decode(
+    event: &[u8],
+    shared: Option<&Bytes>,
+    options: &DecodeOptions,
+    context_as_json: bool,
+) -> Result<(Request<EventBody>, EventShape, Option<Context>), DecodeError> {
     let mut node = Node::parse(event)?;
     let shape = detect(&node);
     let (parts, body_field, base64_field) = match &shape {
@@ -48,7 +104,10 @@ pub fn decode_event(event: &[u8], options: &DecodeOptions) -> Result<DecodedEven
         ),
         EventShape::Alb { .. } => (v1_or_alb(&node, push_raw_pair)?, "body", "isBase64Encoded"),
         EventShape::Envoy => (envoy(&node)?, "body", "is_base64_encoded"),
-        _ => return Ok(pass_through(event, options)),
+        _ => {
+            let body = shared.map_or_else(|| Bytes::copy_from_slice(event), Bytes::clone);
+            return Ok((pass_through(options, body), EventShape::PassThrough, None));
+        }
     };
     let is_base64 = opt_bool(&node, base64_field, base64_field)?;
     let body = match take(&mut node, body_field) {
@@ -61,20 +120,24 @@ pub fn decode_event(event: &[u8], options: &DecodeOptions) -> Result<DecodedEven
             ));
         }
     };
-    let body = decode_body(body, is_base64, body_field)?;
-    let request_context = match shape {
+    let body = event_body(body, is_base64, body_field, shared)?;
+    let context = match shape {
         EventShape::Envoy => None,
-        _ => node.field("requestContext").map(Node::to_value),
+        _ => node.field("requestContext").map(|context| {
+            if context_as_json {
+                let mut text = Vec::with_capacity(1024);
+                context.write_json(&mut text);
+                Context::Json(String::from_utf8(text).unwrap_or_default())
+            } else {
+                Context::Value(context.to_value())
+            }
+        }),
     };
     let mut request = Request::new(body);
     *request.method_mut() = parts.method;
     *request.uri_mut() = parts.uri;
     *request.headers_mut() = parts.headers;
-    Ok(DecodedEvent {
-        request,
-        shape,
-        request_context,
-    })
+    Ok((request, shape, context))
 }
 
 /// Remove and return the member `key` of an object.
@@ -257,17 +320,13 @@ fn for_each_query_param(
 }
 
 /// Any other JSON: a `POST` of the raw event to the pass-through path.
-fn pass_through(event: &[u8], options: &DecodeOptions) -> DecodedEvent {
-    let mut request = Request::new(Bytes::copy_from_slice(event));
+fn pass_through(options: &DecodeOptions, event: Bytes) -> Request<EventBody> {
+    let mut request = Request::new(EventBody::raw(event));
     *request.method_mut() = Method::POST;
     *request.uri_mut() = target(options.pass_through_path(), "", "pass_through_path")
         .unwrap_or_else(|_| http::Uri::from_static("/"));
     request
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    DecodedEvent {
-        request,
-        shape: EventShape::PassThrough,
-        request_context: None,
-    }
+    request
 }

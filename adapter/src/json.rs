@@ -109,6 +109,45 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// Append as compact JSON, members in their order (of a repeated key, the last): what
+    /// serde_json writes for `to_value`'s result but for the order of members, which it sorts.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            Node::Null => out.extend_from_slice(b"null"),
+            Node::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Node::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
+            Node::Str(s) => push_str(out, s),
+            Node::Array(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    item.write_json(out);
+                }
+                out.push(b']');
+            }
+            Node::Object(members) => {
+                out.push(b'{');
+                let mut first = true;
+                for (i, (key, value)) in members.iter().enumerate() {
+                    // A repeated key: the last one wins, as everywhere else.
+                    if members[i + 1..].iter().any(|(k, _)| k == key) {
+                        continue;
+                    }
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    push_str(out, key);
+                    out.push(b':');
+                    value.write_json(out);
+                }
+                out.push(b'}');
+            }
+        }
+    }
+
     /// Convert to an owned `serde_json::Value`.
     pub(crate) fn to_value(&self) -> serde_json::Value {
         use serde_json::Value;

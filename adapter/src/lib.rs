@@ -45,17 +45,17 @@ mod runtime;
 mod stream;
 mod uri;
 
-pub use body::body_is_text;
+pub use body::{body_is_binary, body_is_text, EventBody};
 pub use bytes::Bytes;
 pub use error::{DecodeError, EncodeError};
-pub use event::{decode_event, DecodedEvent};
+pub use event::{decode_event, decode_event_deferred, DecodedEvent, DeferredEvent};
 pub use hop::strip_hop_by_hop;
 pub use limits::{MAX_ASYNC_REQUEST_BYTES, MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RESPONSE_BYTES};
 pub use options::{
     DecodeOptions, EventShape, PayloadFormat, RequestMeta, DEFAULT_PASS_THROUGH_PATH,
 };
 pub use request::encode_request;
-pub use response::encode_response;
+pub use response::{encode_response, ResultWriter};
 pub use result::decode_result;
 pub use runtime::{run, Adapter, RequestBody, RequestContext, INVALID_EVENT_ERROR_TYPE};
 pub use stream::{

@@ -28,47 +28,148 @@ pub fn encode_response(
         return Ok(body);
     }
     let headers = &parts.headers;
-    let status = parts.status.as_u16();
     let mut out = Vec::with_capacity(body.len() / 3 * 4 + 256 + headers.len() * 64);
+    push_head(&mut out, &parts, shape)?;
+    let base64 = push_body(&mut out, headers, &body);
+    push_tail(&mut out, shape, base64);
+    Ok(Bytes::from(out))
+}
+
+/// A result written while the service's body arrives, for a body that travels base64-encoded
+/// ([`crate::body_is_binary`]): [`ResultWriter::new`] writes the status and headers,
+/// [`ResultWriter::push`] encodes each piece of the body straight into the result, and
+/// [`ResultWriter::finish`] closes it. The result is the one [`encode_response`] gives for the
+/// same non-empty binary body; for pass-through it is the body itself.
+#[derive(Debug)]
+pub struct ResultWriter {
+    out: Vec<u8>,
+    /// Up to two bytes that did not fill a group of three yet.
+    carry: [u8; 3],
+    carried: usize,
+    /// `None` for pass-through (no JSON around the body).
+    shape: Option<EventShape>,
+}
+
+impl ResultWriter {
+    /// Starts the result for a response with these parts and a body of about `body_len` bytes,
+    /// written into `out` (cleared first; pass a buffer kept from an earlier result to reuse it).
+    pub fn new(
+        parts: &http::response::Parts,
+        shape: &EventShape,
+        body_len: usize,
+        mut out: Vec<u8>,
+    ) -> Result<Self, EncodeError> {
+        out.clear();
+        if matches!(shape, EventShape::PassThrough) {
+            out.reserve(body_len);
+            return Ok(ResultWriter {
+                out,
+                carry: [0; 3],
+                carried: 0,
+                shape: None,
+            });
+        }
+        let encoded = base64_simd::STANDARD.encoded_length(body_len.min(usize::MAX / 4));
+        out.reserve(encoded + 256 + parts.headers.len() * 64);
+        push_head(&mut out, parts, shape)?;
+        out.push(b'"');
+        Ok(ResultWriter {
+            out,
+            carry: [0; 3],
+            carried: 0,
+            shape: Some(shape.clone()),
+        })
+    }
+
+    /// Appends the next piece of the body.
+    pub fn push(&mut self, mut bytes: &[u8]) {
+        if self.shape.is_none() {
+            self.out.extend_from_slice(bytes);
+            return;
+        }
+        if self.carried > 0 {
+            let take = (3 - self.carried).min(bytes.len());
+            self.carry[self.carried..self.carried + take].copy_from_slice(&bytes[..take]);
+            self.carried += take;
+            bytes = &bytes[take..];
+            if self.carried < 3 {
+                return;
+            }
+            base64_simd::STANDARD.encode_append(self.carry, &mut self.out);
+            self.carried = 0;
+        }
+        let whole = bytes.len() - bytes.len() % 3;
+        base64_simd::STANDARD.encode_append(&bytes[..whole], &mut self.out);
+        let rest = &bytes[whole..];
+        self.carry[..rest.len()].copy_from_slice(rest);
+        self.carried = rest.len();
+    }
+
+    /// Closes the result and returns it.
+    pub fn finish(mut self) -> Vec<u8> {
+        let Some(shape) = self.shape else {
+            return self.out;
+        };
+        base64_simd::STANDARD.encode_append(&self.carry[..self.carried], &mut self.out);
+        self.out.push(b'"');
+        push_tail(&mut self.out, &shape, true);
+        self.out
+    }
+}
+
+/// Everything before the body's value: `{`, the status, the headers in the shape's form, `"body":`.
+fn push_head(
+    out: &mut Vec<u8>,
+    parts: &http::response::Parts,
+    shape: &EventShape,
+) -> Result<(), EncodeError> {
+    let headers = &parts.headers;
+    let status = parts.status.as_u16();
     let mut first = true;
     out.push(b'{');
     let envoy = matches!(shape, EventShape::Envoy);
     push_key(
-        &mut out,
+        out,
         &mut first,
         if envoy { "status_code" } else { "statusCode" },
     );
     out.extend_from_slice(status.to_string().as_bytes());
     match shape {
         EventShape::ApiGatewayV1 => {
-            push_key(&mut out, &mut first, "multiValueHeaders");
-            push_multi(&mut out, headers)?;
+            push_key(out, &mut first, "multiValueHeaders");
+            push_multi(out, headers)?;
         }
         EventShape::Alb { multi_value } => {
-            push_key(&mut out, &mut first, "statusDescription");
+            push_key(out, &mut first, "statusDescription");
             let reason = parts.status.canonical_reason().unwrap_or("Unknown");
-            push_str(&mut out, &format!("{status} {reason}"));
+            push_str(out, &format!("{status} {reason}"));
             if *multi_value {
-                push_key(&mut out, &mut first, "multiValueHeaders");
-                push_multi(&mut out, headers)?;
+                push_key(out, &mut first, "multiValueHeaders");
+                push_multi(out, headers)?;
             } else {
-                push_key(&mut out, &mut first, "headers");
-                push_last(&mut out, headers)?;
+                push_key(out, &mut first, "headers");
+                push_last(out, headers)?;
             }
         }
         _ => {
-            push_key(&mut out, &mut first, "headers");
-            push_joined(&mut out, headers, &[])?;
+            push_key(out, &mut first, "headers");
+            push_joined(out, headers, &[])?;
             if headers.contains_key(SET_COOKIE) {
-                push_key(&mut out, &mut first, "cookies");
-                push_set_cookies(&mut out, headers)?;
+                push_key(out, &mut first, "cookies");
+                push_set_cookies(out, headers)?;
             }
         }
     }
-    push_key(&mut out, &mut first, "body");
-    let base64 = push_body(&mut out, headers, &body);
+    push_key(out, &mut first, "body");
+    Ok(())
+}
+
+/// Everything after the body's value: the base64 flag and `}`.
+fn push_tail(out: &mut Vec<u8>, shape: &EventShape, base64: bool) {
+    let mut first = false;
+    let envoy = matches!(shape, EventShape::Envoy);
     push_key(
-        &mut out,
+        out,
         &mut first,
         if envoy {
             "is_base64_encoded"
@@ -78,5 +179,4 @@ pub fn encode_response(
     );
     out.extend_from_slice(if base64 { b"true" } else { b"false" });
     out.push(b'}');
-    Ok(Bytes::from(out))
 }

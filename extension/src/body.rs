@@ -1,5 +1,5 @@
-//! The request body the extension sends: a whole buffer, or frames from a channel (streamed
-//! responses, which may end with trailers).
+//! The request body the extension sends: a whole buffer, an event's body decoded piece by piece
+//! as it goes out, or frames from a channel (streamed responses, which may end with trailers).
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -7,13 +7,21 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
+use lambda_mesh_adapter::EventBody;
 use tokio::sync::mpsc;
+
+/// How much of an event's body is decoded at a time: small enough to stay in the CPU cache and
+/// below glibc's mmap threshold, large enough for few writes.
+pub const EVENT_CHUNK: usize = 64 * 1024;
 
 /// A body that is either complete or fed frame by frame through a channel.
 #[derive(Debug)]
 pub enum OutBody {
     /// The whole body (taken when sent).
     Full(Option<Bytes>),
+    /// An event's body: base64 is decoded 64 KiB at a time as the connection takes
+    /// them, so a large body never exists decoded in one piece (BENCHMARKS.md).
+    Event(EventBody),
     /// Frames sent through [`OutBody::channel`]'s sender; the body ends when the sender is dropped.
     Channel(mpsc::Receiver<Frame<Bytes>>),
 }
@@ -37,6 +45,18 @@ impl OutBody {
     }
 }
 
+impl From<Bytes> for OutBody {
+    fn from(bytes: Bytes) -> Self {
+        OutBody::full(bytes)
+    }
+}
+
+impl From<EventBody> for OutBody {
+    fn from(body: EventBody) -> Self {
+        OutBody::Event(body)
+    }
+}
+
 impl http_body::Body for OutBody {
     type Data = Bytes;
     type Error = Infallible;
@@ -47,18 +67,26 @@ impl http_body::Body for OutBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         match self.get_mut() {
             OutBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            OutBody::Event(body) => {
+                Poll::Ready(body.next_chunk(EVENT_CHUNK).map(|b| Ok(Frame::data(b))))
+            }
             OutBody::Channel(rx) => rx.poll_recv(cx).map(|frame| frame.map(Ok)),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self, OutBody::Full(None))
+        match self {
+            OutBody::Full(bytes) => bytes.is_none(),
+            OutBody::Event(body) => body.is_empty(),
+            OutBody::Channel(_) => false,
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
             OutBody::Full(Some(bytes)) => SizeHint::with_exact(bytes.len() as u64),
             OutBody::Full(None) => SizeHint::with_exact(0),
+            OutBody::Event(body) => SizeHint::with_exact(body.len() as u64),
             OutBody::Channel(_) => SizeHint::default(),
         }
     }

@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
@@ -26,6 +25,11 @@ use counting::CountingStream;
 /// Idle connections older than this are not reused: below the 5 s keep-alive of common servers
 /// (Node.js, gunicorn, uvicorn), so the service never closes one as the extension reuses it.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// The most the connection buffers when reading or writing (hyper's default is ~400 KiB): below
+/// glibc's mmap threshold, so large bodies pass through buffers that malloc reuses instead of
+/// fresh mappings faulted in each time (BENCHMARKS.md). Response heads are far smaller.
+const MAX_BUF_SIZE: usize = 64 * 1024;
 
 /// How long a pooled connection may take to turn ready for the next request.
 const READY_WAIT: Duration = Duration::from_millis(20);
@@ -107,10 +111,11 @@ impl Forwarder {
         self.idle = Some((lease.0, Instant::now()));
     }
 
-    /// Sends `request` and waits for the response head, all before `deadline`.
-    pub async fn send(
+    /// Sends `request` (its body `Bytes` or an event's [`lambda_mesh_adapter::EventBody`]) and
+    /// waits for the response head, all before `deadline`.
+    pub async fn send<B: Clone + Into<OutBody>>(
         &mut self,
-        request: &Request<Bytes>,
+        request: &Request<B>,
         deadline: Instant,
     ) -> Result<(Response<Incoming>, Lease), ForwardError> {
         let start = Instant::now();
@@ -122,9 +127,9 @@ impl Forwarder {
             .map_err(|_| timed_out())?
     }
 
-    async fn send_with_retry(
+    async fn send_with_retry<B: Clone + Into<OutBody>>(
         &mut self,
-        request: &Request<Bytes>,
+        request: &Request<B>,
     ) -> Result<(Response<Incoming>, Lease), ForwardError> {
         if let Some(mut connection) = self.take_reusable().await {
             let read_before = connection.bytes_read.load(Ordering::Relaxed);
@@ -175,6 +180,7 @@ impl Forwarder {
         let bytes_read = Arc::new(AtomicU64::new(0));
         let stream = CountingStream::new(stream, Arc::clone(&bytes_read));
         let (sender, connection) = http1::Builder::new()
+            .max_buf_size(MAX_BUF_SIZE)
             .handshake(TokioIo::new(stream))
             .await
             .map_err(|e| unavailable(format!("handshake failed: {e}")))?;
@@ -218,8 +224,8 @@ fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-fn copy(request: &Request<Bytes>) -> Request<OutBody> {
-    let mut copy = Request::new(OutBody::full(request.body().clone()));
+fn copy<B: Clone + Into<OutBody>>(request: &Request<B>) -> Request<OutBody> {
+    let mut copy = Request::new(request.body().clone().into());
     *copy.method_mut() = request.method().clone();
     *copy.uri_mut() = request.uri().clone();
     *copy.version_mut() = http::Version::HTTP_11;

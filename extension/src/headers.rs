@@ -56,6 +56,58 @@ pub fn lambda_context(invocation: &Invocation, function: &FunctionEnv) -> Value 
     })
 }
 
+/// [`lambda_context`] as JSON text, written straight from the invocation: the same bytes as
+/// serialising that value (members in serde_json's sorted order) without building it first.
+pub fn lambda_context_json(invocation: &Invocation, function: &FunctionEnv) -> String {
+    #[derive(serde::Serialize)]
+    struct Env<'a> {
+        function_name: &'a str,
+        log_group: &'a str,
+        log_stream: &'a str,
+        memory: i32,
+        version: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    struct Context<'a> {
+        client_context: Option<Value>,
+        deadline: u64,
+        env_config: Env<'a>,
+        identity: Option<Value>,
+        invoked_function_arn: &'a str,
+        request_id: &'a str,
+        tenant_id: Option<&'a str>,
+        xray_trace_id: Option<&'a str>,
+    }
+    // The rare parts (client context, identity) go through `lambda_context`'s own code.
+    let (client_context, identity) =
+        if invocation.client_context.is_some() || invocation.cognito_identity.is_some() {
+            let mut full = lambda_context(invocation, function);
+            (
+                full.get_mut("client_context").map(Value::take),
+                full.get_mut("identity").map(Value::take),
+            )
+        } else {
+            (None, None)
+        };
+    let context = Context {
+        client_context: client_context.filter(|v| !v.is_null()),
+        deadline: invocation.deadline_ms,
+        env_config: Env {
+            function_name: &function.function_name,
+            log_group: &function.log_group,
+            log_stream: &function.log_stream,
+            memory: function.memory,
+            version: &function.version,
+        },
+        identity: identity.filter(|v| !v.is_null()),
+        invoked_function_arn: &invocation.invoked_function_arn,
+        request_id: &invocation.request_id,
+        tenant_id: invocation.tenant_id.as_deref(),
+        xray_trace_id: invocation.trace_id.as_deref(),
+    };
+    serde_json::to_string(&context).unwrap_or_default()
+}
+
 /// A W3C `traceparent` from an X-Ray trace header
 /// (`Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1`):
 /// `00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01`. Unknown keys are ignored.
@@ -92,7 +144,7 @@ pub fn add_invocation_headers(
     headers: &mut HeaderMap,
     invocation: &Invocation,
     function: &FunctionEnv,
-    request_context: Option<&Value>,
+    request_context: Option<&str>,
 ) {
     if let Some(context) = request_context {
         insert_json(headers, REQUEST_CONTEXT, context);
@@ -100,7 +152,7 @@ pub fn add_invocation_headers(
     insert_json(
         headers,
         LAMBDA_CONTEXT,
-        &lambda_context(invocation, function),
+        &lambda_context_json(invocation, function),
     );
     if let Some(trace) = invocation.trace_id.as_deref() {
         if let Ok(value) = HeaderValue::from_str(trace) {
@@ -119,10 +171,10 @@ pub fn add_invocation_headers(
     }
 }
 
-fn insert_json(headers: &mut HeaderMap, name: &'static str, value: &Value) {
-    // serde_json escapes control characters, so only non-ASCII text could make the value
+fn insert_json(headers: &mut HeaderMap, name: &'static str, json: &str) {
+    // JSON text has its control characters escaped, so only non-ASCII text could make the value
     // invalid; HeaderValue accepts those bytes as opaque.
-    match HeaderValue::from_bytes(value.to_string().as_bytes()) {
+    match HeaderValue::from_bytes(json.as_bytes()) {
         Ok(value) => {
             headers.insert(name, value);
         }
@@ -194,6 +246,21 @@ mod tests {
             ..FunctionEnv::default()
         };
         let context = lambda_context(&invocation, &function);
+        assert_eq!(
+            lambda_context_json(&invocation, &function),
+            context.to_string()
+        );
+        let plain = Invocation {
+            trace_id: None,
+            client_context: None,
+            cognito_identity: None,
+            tenant_id: Some("t\"1".into()),
+            ..invocation.clone()
+        };
+        assert_eq!(
+            lambda_context_json(&plain, &function),
+            lambda_context(&plain, &function).to_string()
+        );
         assert_eq!(context["request_id"], "id-1");
         assert_eq!(context["deadline"], 42);
         assert_eq!(context["client_context"]["custom"]["k"], "v");

@@ -6,10 +6,14 @@ mod stream;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_LENGTH};
 use http::{Method, Response};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use lambda_mesh_adapter::{
-    decode_event, encode_response, DecodeOptions, EventShape, MAX_SYNC_RESPONSE_BYTES,
+    body_is_binary, decode_event_deferred, encode_response, DecodeOptions, EventShape,
+    ResultWriter, MAX_SYNC_RESPONSE_BYTES,
 };
 use tokio::time::{timeout_at, Instant};
 
@@ -17,7 +21,7 @@ use crate::api_client::{ApiError, ErrorReport};
 use crate::buffer::{ReadError, Reusable};
 use crate::compression::compress_response;
 use crate::config::{Config, InvokeMode};
-use crate::forwarder::{ForwardError, Forwarder};
+use crate::forwarder::{ForwardError, Forwarder, Lease};
 use crate::headers::strip_hop_by_hop;
 use crate::readiness::Readiness;
 use crate::runtime_api::{Invocation, RuntimeApi};
@@ -56,6 +60,8 @@ pub struct Handler {
     decode_options: DecodeOptions,
     ready: bool,
     response_buffer: Reusable,
+    /// The last result's buffer, taken back once posted (see `buffer`).
+    result_buffer: Vec<u8>,
 }
 
 impl Handler {
@@ -69,6 +75,7 @@ impl Handler {
             config,
             ready,
             response_buffer: Reusable::default(),
+            result_buffer: Vec::new(),
         }
     }
 
@@ -86,7 +93,7 @@ impl Handler {
         let start = Instant::now();
         let id = invocation.request_id.as_str();
         let deadline = deadline_instant(invocation.deadline_ms, self.config.deadline_margin);
-        let decoded = match decode_event(&invocation.event, &self.decode_options) {
+        let decoded = match decode_event_deferred(&invocation.event, &self.decode_options) {
             Ok(decoded) => decoded,
             Err(error) => {
                 let report = ErrorReport::new(
@@ -150,6 +157,11 @@ impl Handler {
                 self.forwarder.release(lease);
             }
             return Ok(Outcome::Done);
+        }
+        if let Some(length) = self.encodes_while_reading(&method, &shape, &response) {
+            return self
+                .encode_while_reading(runtime, id, response, lease, &shape, length, deadline)
+                .await;
         }
         let (mut parts, body) = response.into_parts();
         let read = self.response_buffer.read(body, MAX_BUFFERED_BODY_BYTES);
@@ -215,6 +227,118 @@ impl Handler {
                 );
                 runtime.respond_error(id, &report).await?;
             }
+        }
+        Ok(Outcome::Done)
+    }
+
+    /// The body length when the result can be encoded as the body arrives: a buffered, uncompressed
+    /// result whose body is binary by its headers (so base64 whatever the bytes) and of a length
+    /// the service declared. Anything else is read whole first.
+    fn encodes_while_reading(
+        &self,
+        method: &Method,
+        shape: &EventShape,
+        response: &Response<Incoming>,
+    ) -> Option<usize> {
+        let status = response.status();
+        // These carry no body whatever their Content-Length says.
+        let bodiless = status.is_informational()
+            || status == http::StatusCode::NO_CONTENT
+            || status == http::StatusCode::NOT_MODIFIED;
+        if bodiless
+            || self.config.compresses()
+            || *method == Method::HEAD
+            || *shape == EventShape::PassThrough
+        {
+            return None;
+        }
+        let length: usize = response
+            .headers()
+            .get(CONTENT_LENGTH)?
+            .to_str()
+            .ok()?
+            .parse()
+            .ok()?;
+        (length > 0 && length <= MAX_BUFFERED_BODY_BYTES && body_is_binary(response.headers()))
+            .then_some(length)
+    }
+
+    /// Encodes the service's body into the result as it arrives (no copy of the whole body), in a
+    /// buffer kept from the last result.
+    #[allow(clippy::too_many_arguments)]
+    async fn encode_while_reading(
+        &mut self,
+        runtime: &mut RuntimeApi,
+        id: &str,
+        response: Response<Incoming>,
+        lease: Lease,
+        shape: &EventShape,
+        length: usize,
+        deadline: Instant,
+    ) -> Result<Outcome, ApiError> {
+        let start = Instant::now();
+        let (mut parts, mut body) = response.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        parts
+            .headers
+            .insert(CONTENT_LENGTH, HeaderValue::from(length));
+        let buffer = std::mem::take(&mut self.result_buffer);
+        let mut writer = match ResultWriter::new(&parts, shape, length, buffer) {
+            Ok(writer) => writer,
+            Err(error) => {
+                let report = ErrorReport::new(
+                    BAD_RESPONSE,
+                    format!("the service's response cannot be returned to Lambda: {error}"),
+                );
+                runtime.respond_error(id, &report).await?;
+                return Ok(Outcome::Done);
+            }
+        };
+        let read = async {
+            let mut received = 0;
+            while let Some(frame) = body.frame().await {
+                if let Ok(data) = frame?.into_data() {
+                    received += data.len();
+                    writer.push(&data);
+                }
+            }
+            Ok::<_, hyper::Error>(received)
+        };
+        match timeout_at(deadline, read).await {
+            Ok(Ok(received)) if received == length => self.forwarder.release(lease),
+            Ok(Ok(received)) => {
+                let error = ForwardError::BadResponse {
+                    reason: format!("{received} body bytes after a Content-Length of {length}"),
+                };
+                return self.fail(runtime, id, error).await;
+            }
+            Ok(Err(error)) => {
+                let error = self.forwarder.classify(&error);
+                return self.fail(runtime, id, error).await;
+            }
+            Err(_) => {
+                let error = ForwardError::Timeout {
+                    waited_ms: start.elapsed().as_millis(),
+                };
+                return self.fail(runtime, id, error).await;
+            }
+        }
+        let result = Bytes::from(writer.finish());
+        if result.len() > MAX_SYNC_RESPONSE_BYTES {
+            let report = ErrorReport::new(
+                RESPONSE_TOO_LARGE,
+                format!(
+                    "the service's response encodes to {} bytes, over Lambda's limit of {MAX_SYNC_RESPONSE_BYTES} bytes for a buffered result (LAMBDA_MESH_INVOKE_MODE=response_stream allows more)",
+                    result.len()
+                ),
+            );
+            runtime.respond_error(id, &report).await?;
+            return Ok(Outcome::Done);
+        }
+        let kept = result.clone();
+        runtime.respond(id, result).await?;
+        if let Ok(buffer) = kept.try_into_mut() {
+            self.result_buffer = buffer.into();
         }
         Ok(Outcome::Done)
     }

@@ -1,10 +1,9 @@
 //! The HTTP request the service receives for a decoded event.
 
-use bytes::Bytes;
 use http::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, EXPECT, HOST};
 use http::uri::PathAndQuery;
 use http::{Method, Request, Uri};
-use lambda_mesh_adapter::{DecodedEvent, EventShape};
+use lambda_mesh_adapter::{DeferredEvent, EventBody, EventShape};
 
 use crate::config::Config;
 use crate::headers::{add_invocation_headers, strip_hop_by_hop};
@@ -13,8 +12,12 @@ use crate::runtime_api::Invocation;
 /// Builds the service's request: base path removed, hop-by-hop headers and `Expect` dropped (the
 /// body is already complete, so there is nothing to wait for), the Lambda headers added and the
 /// framing recomputed.
-pub fn build(config: &Config, invocation: &Invocation, decoded: DecodedEvent) -> Request<Bytes> {
-    let DecodedEvent {
+pub fn build(
+    config: &Config,
+    invocation: &Invocation,
+    decoded: DeferredEvent,
+) -> Request<EventBody> {
+    let DeferredEvent {
         request,
         shape,
         request_context,
@@ -40,7 +43,7 @@ pub fn build(config: &Config, invocation: &Invocation, decoded: DecodedEvent) ->
         headers,
         invocation,
         &config.function,
-        request_context.as_ref(),
+        request_context.as_deref(),
     );
     let needs_length =
         !body.is_empty() || matches!(parts.method, Method::POST | Method::PUT | Method::PATCH);

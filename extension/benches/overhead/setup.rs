@@ -220,10 +220,25 @@ pub fn rss_of(function: &str) -> Option<(u64, u64, u64)> {
         if field("PPid:").as_deref() != Some(me.as_str()) {
             continue;
         }
+        // For looking into where the memory is: `BENCH_SMAPS_DIR=dir` keeps each reading's smaps.
+        if let Some(dir) = std::env::var_os("BENCH_SMAPS_DIR") {
+            let name = format!("{function}-{}.smaps", kib_now(&status));
+            let _ = std::fs::copy(entry.path().join("smaps"), Path::new(&dir).join(name));
+        }
         let kib = |name: &str| field(name).and_then(|v| v.parse().ok());
         return Some((kib("VmRSS:")?, kib("RssAnon:")?, kib("VmHWM:")?));
     }
     None
+}
+
+/// VmRSS in KiB, to tell smaps dumps apart.
+fn kib_now(status: &str) -> String {
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("0")
+        .to_owned()
 }
 
 /// The size of `binary` after `strip`.

@@ -17,6 +17,7 @@ fmt-check:
 
 clippy:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) clippy -p lambda-mesh-extension --all-targets --features br,zstd --locked -- -D warnings
 
 # The end-to-end tests run the workspace's binaries (emulator, extension, mesh-proxy) as processes.
 build:

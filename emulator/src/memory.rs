@@ -5,6 +5,9 @@
 //! Sampling is not a cgroup: a spike shorter than the interval can pass unseen, shared pages
 //! (libraries mapped by several processes) are counted once per process, and page cache is not
 //! counted at all. A cgroup would be exact, but needs privileges the emulator does not ask for.
+//! All of `/proc` is scanned for the groups' processes once a second ([`SCAN_INTERVAL`]); the
+//! samples in between read only the processes found, so a process started since is counted
+//! from the next scan on.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,6 +19,10 @@ use tokio::sync::Notify;
 pub(crate) const BUSY_INTERVAL: Duration = Duration::from_millis(20);
 /// How often memory is sampled while the environment is idle (or initialising).
 pub(crate) const IDLE_INTERVAL: Duration = Duration::from_millis(250);
+/// How often all of `/proc` is scanned for the processes of the environment's groups; samples in
+/// between read only the processes found then (plus the group leaders), so a process started
+/// since is counted from the next scan on.
+pub(crate) const SCAN_INTERVAL: Duration = Duration::from_secs(1);
 
 /// One environment's memory readings.
 #[derive(Default)]
@@ -80,12 +87,26 @@ pub(crate) fn watch(
     exceeded: impl FnOnce() + Send + 'static,
 ) {
     tokio::spawn(async move {
+        let mut members: Vec<i32> = Vec::new();
+        let mut scanned: Option<Instant> = None;
         loop {
             let Some(groups) = groups() else { return };
+            let scan = scanned.is_none_or(|at| at.elapsed() >= SCAN_INTERVAL);
+            let known = std::mem::take(&mut members);
             // Reading `/proc` blocks: never on the runtime thread that serves the APIs.
-            let Ok(bytes) = tokio::task::spawn_blocking(move || group_rss(&groups)).await else {
-                return;
-            };
+            let sampled = tokio::task::spawn_blocking(move || {
+                if scan {
+                    group_members(&groups)
+                } else {
+                    sample(&groups, known)
+                }
+            })
+            .await;
+            let Ok((bytes, found)) = sampled else { return };
+            if scan {
+                scanned = Some(Instant::now());
+            }
+            members = found;
             meter.record(bytes);
             if bytes > limit_bytes {
                 meter.exceeded.store(true, Ordering::SeqCst);
@@ -110,15 +131,15 @@ pub(crate) fn watch(
     });
 }
 
-/// The summed resident memory, in bytes, of every process in one of the process `groups`
-/// (children a runtime started included, as long as they stay in its group): one read of
-/// `/proc/PID/stat` per process.
-pub(crate) fn group_rss(groups: &[i32]) -> u64 {
+/// Scan all of `/proc` (one read of `/proc/PID/stat` per process): the summed resident memory of
+/// the processes in `groups` (children a runtime started included, as long as they stay in its
+/// group), and their pids.
+fn group_members(groups: &[i32]) -> (u64, Vec<i32>) {
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
+        return (0, Vec::new());
     };
     let page = page_size();
-    let mut total = 0;
+    let (mut total, mut members) = (0, Vec::new());
     for entry in entries.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -130,10 +151,32 @@ pub(crate) fn group_rss(groups: &[i32]) -> u64 {
         if let Some((group, pages)) = group_and_rss(pid) {
             if groups.contains(&group) {
                 total += pages * page;
+                members.push(pid);
             }
         }
     }
-    total
+    (total, members)
+}
+
+/// Resident memory of the `known` members still in `groups` and of the group leaders (the
+/// environment's runtime and extensions), without a scan; the pids still members.
+fn sample(groups: &[i32], mut known: Vec<i32>) -> (u64, Vec<i32>) {
+    for leader in groups {
+        if !known.contains(leader) {
+            known.push(*leader);
+        }
+    }
+    let page = page_size();
+    let mut total = 0;
+    known.retain(|pid| match group_and_rss(*pid) {
+        // A pid reused by a process outside the groups no longer counts.
+        Some((group, pages)) if groups.contains(&group) => {
+            total += pages * page;
+            true
+        }
+        _ => false,
+    });
+    (total, known)
 }
 
 /// The kernel's page size in bytes.
@@ -165,7 +208,7 @@ mod tests {
     fn our_own_group_has_resident_memory() {
         let (group, pages) = group_and_rss(std::process::id() as i32).unwrap();
         assert!(pages > 0);
-        let bytes = group_rss(&[group]);
+        let bytes = group_members(&[group]).0;
         assert!(bytes > 1024 * 1024, "{bytes}");
         // The same count `VmRSS` gives, give or take what changed between the two reads.
         let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -179,6 +222,15 @@ mod tests {
             ours_kb.abs_diff(vm_rss_kb) < 4096,
             "{ours_kb} vs {vm_rss_kb} kB"
         );
-        assert_eq!(group_rss(&[-5]), 0);
+        assert_eq!(group_members(&[-5]), (0, Vec::new()));
+        // A sample of the members the scan found counts the same processes.
+        let (scanned, members) = group_members(&[group]);
+        assert!(members.contains(&(std::process::id() as i32)));
+        let (sampled, still) = sample(&[group], members.clone());
+        assert_eq!(still.len(), members.len());
+        assert!(
+            sampled.abs_diff(scanned) < 64 * 1024 * 1024,
+            "{sampled} vs {scanned}"
+        );
     }
 }

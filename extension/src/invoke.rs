@@ -7,7 +7,7 @@ mod stream;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_LENGTH};
+use http::header::{HeaderValue, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{Method, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -158,12 +158,18 @@ impl Handler {
             }
             return Ok(Outcome::Done);
         }
-        if let Some(length) = self.encodes_while_reading(&method, &shape, &response) {
+        let (mut parts, body) = response.into_parts();
+        // A length the service declared, not overridden by chunked framing.
+        let declared = !parts.headers.contains_key(TRANSFER_ENCODING);
+        strip_hop_by_hop(&mut parts.headers);
+        if let Some(length) = declared
+            .then(|| self.encodes_while_reading(&method, &shape, &parts))
+            .flatten()
+        {
             return self
-                .encode_while_reading(runtime, id, response, lease, &shape, length, deadline)
+                .encode_while_reading(runtime, id, parts, body, lease, &shape, length, deadline)
                 .await;
         }
-        let (mut parts, body) = response.into_parts();
         let read = self.response_buffer.read(body, MAX_BUFFERED_BODY_BYTES);
         let body = match timeout_at(deadline, read).await {
             Ok(Ok(body)) => {
@@ -190,7 +196,6 @@ impl Handler {
             }
         };
         let kept = body.clone();
-        strip_hop_by_hop(&mut parts.headers);
         let mut response = Response::from_parts(parts, body);
         if self.config.compresses() {
             compress_response(
@@ -232,15 +237,15 @@ impl Handler {
     }
 
     /// The body length when the result can be encoded as the body arrives: a buffered, uncompressed
-    /// result whose body is binary by its headers (so base64 whatever the bytes) and of a length
-    /// the service declared. Anything else is read whole first.
+    /// result whose body is binary by its (end-to-end) headers, so base64 whatever the bytes, and
+    /// of a length the service declared. Anything else is read whole first.
     fn encodes_while_reading(
         &self,
         method: &Method,
         shape: &EventShape,
-        response: &Response<Incoming>,
+        parts: &http::response::Parts,
     ) -> Option<usize> {
-        let status = response.status();
+        let status = parts.status;
         // These carry no body whatever their Content-Length says.
         let bodiless = status.is_informational()
             || status == http::StatusCode::NO_CONTENT
@@ -252,14 +257,14 @@ impl Handler {
         {
             return None;
         }
-        let length: usize = response
-            .headers()
+        let length: usize = parts
+            .headers
             .get(CONTENT_LENGTH)?
             .to_str()
             .ok()?
             .parse()
             .ok()?;
-        (length > 0 && length <= MAX_BUFFERED_BODY_BYTES && body_is_binary(response.headers()))
+        (length > 0 && length <= MAX_BUFFERED_BODY_BYTES && body_is_binary(&parts.headers))
             .then_some(length)
     }
 
@@ -270,15 +275,14 @@ impl Handler {
         &mut self,
         runtime: &mut RuntimeApi,
         id: &str,
-        response: Response<Incoming>,
+        mut parts: http::response::Parts,
+        mut body: Incoming,
         lease: Lease,
         shape: &EventShape,
         length: usize,
         deadline: Instant,
     ) -> Result<Outcome, ApiError> {
         let start = Instant::now();
-        let (mut parts, mut body) = response.into_parts();
-        strip_hop_by_hop(&mut parts.headers);
         parts
             .headers
             .insert(CONTENT_LENGTH, HeaderValue::from(length));

@@ -1,10 +1,10 @@
 //! Opt-in glibc malloc tuning for large payloads (`LAMBDA_MESH_MALLOC_TUNING=true`).
 //!
 //! glibc serves allocations above its (adaptive) mmap threshold with `mmap` and trims freed heap
-//! back to the kernel, so invocations with large events or responses fault their buffers in
-//! afresh. Keeping them costs memory instead: measured (BENCHMARKS.md), tuning saves ~0.7 ms per
-//! 1 MiB invoke but adds ~1 ms at start (one re-exec) and ~2 MiB of RSS after large payloads, so
-//! it is off by default. glibc reads its tunables only at process start, so the extension
+//! back to the kernel, so invocations with large events or responses used to fault their buffers
+//! in afresh. Since bodies pass through in pieces of at most 64 KiB and the event and result
+//! buffers are kept (BENCHMARKS.md), tuning no longer saves measurable time per 1 MiB invoke, and
+//! it still adds 1–2 ms at start (one re-exec) and up to ~1 MiB of RSS, so it is off by default. glibc reads its tunables only at process start, so the extension
 //! re-executes itself once with `GLIBC_TUNABLES` set (no `unsafe` needed).
 
 /// The tunables added: allocations up to 16 MiB come from the heap, and up to 32 MiB of free heap

@@ -97,3 +97,7 @@ impl DecodeError {
         }
     }
 }
+
+/// errorType of the invocation error for an event that cannot be decoded (what [`crate::run`] and
+/// the lambda-mesh extension report).
+pub const INVALID_EVENT_ERROR_TYPE: &str = "LambdaMesh.InvalidEvent";

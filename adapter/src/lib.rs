@@ -41,13 +41,14 @@ mod options;
 mod request;
 mod response;
 mod result;
+#[cfg(feature = "runtime")]
 mod runtime;
 mod stream;
 mod uri;
 
 pub use body::{body_is_binary, body_is_text, EventBody};
 pub use bytes::Bytes;
-pub use error::{DecodeError, EncodeError};
+pub use error::{DecodeError, EncodeError, INVALID_EVENT_ERROR_TYPE};
 pub use event::{decode_event, decode_event_deferred, DecodedEvent, DeferredEvent};
 pub use hop::strip_hop_by_hop;
 pub use limits::{MAX_ASYNC_REQUEST_BYTES, MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RESPONSE_BYTES};
@@ -57,7 +58,8 @@ pub use options::{
 pub use request::encode_request;
 pub use response::{encode_response, ResultWriter};
 pub use result::decode_result;
-pub use runtime::{run, Adapter, RequestBody, RequestContext, INVALID_EVENT_ERROR_TYPE};
+#[cfg(feature = "runtime")]
+pub use runtime::{run, Adapter, RequestBody, RequestContext};
 pub use stream::{
     encode_stream_prelude, StreamPreludeDecoder, HTTP_INTEGRATION_RESPONSE_CONTENT_TYPE,
     MAX_STREAM_PRELUDE_BYTES,

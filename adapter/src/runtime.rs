@@ -15,7 +15,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent, Runtime};
 use serde_json::value::RawValue;
 use tower::{Service, ServiceExt};
 
-use crate::{decode_event, encode_response, DecodeOptions, EventShape};
+use crate::{decode_event, encode_response, DecodeOptions, EventShape, INVALID_EVENT_ERROR_TYPE};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -24,8 +24,6 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// service generic over its body serves it.)
 pub type RequestBody = Full<Bytes>;
 
-/// errorType of the invocation error for an event that cannot be decoded.
-pub const INVALID_EVENT_ERROR_TYPE: &str = "LambdaMesh.InvalidEvent";
 const SERVICE_ERROR_TYPE: &str = "LambdaMesh.ServiceError";
 const INVALID_RESPONSE_ERROR_TYPE: &str = "LambdaMesh.InvalidResponse";
 

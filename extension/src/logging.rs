@@ -1,24 +1,38 @@
 //! Tracing output: text or JSON on stderr, filtered by `LAMBDA_MESH_LOG_LEVEL`.
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 
 use crate::config::LogFormat;
 
-/// Installs the global subscriber. An unusable filter falls back to `info` (the configuration
-/// check reports bad values later, once it can be reported through `init/error`).
+/// Installs the global subscriber. An unusable filter falls back to `info`.
 pub fn init(format: LogFormat, level: &str) {
-    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let registry = tracing_subscriber::registry().with(filter(level));
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false);
     let result = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.with_ansi(false).try_init(),
+        LogFormat::Json => registry.with(layer.json()).try_init(),
+        LogFormat::Text => registry.with(layer.with_ansi(false)).try_init(),
     };
     if let Err(error) = result {
         eprintln!("lambda-mesh: logging not initialised: {error}");
     }
+}
+
+/// The filter for `level`: a level (`info`; Lambda's `fatal` counts as `error`) or
+/// comma-separated `target=level` directives; anything else is `info`.
+fn filter(level: &str) -> Targets {
+    let level = level.trim();
+    let level = if level.eq_ignore_ascii_case("fatal") {
+        "error"
+    } else {
+        level
+    };
+    level
+        .parse::<Targets>()
+        .unwrap_or_else(|_| Targets::new().with_default(LevelFilter::INFO))
 }
 
 /// The format and level from the environment, leniently (defaults for anything unusable).
@@ -32,4 +46,20 @@ pub fn from_env() -> (LogFormat, String) {
         .map(|v| v.to_ascii_lowercase())
         .unwrap_or_else(|| "info".to_owned());
     (format, level)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_directives_and_fallbacks() {
+        assert_eq!(filter("debug").default_level(), Some(LevelFilter::DEBUG));
+        assert_eq!(filter("FATAL").default_level(), Some(LevelFilter::ERROR));
+        let directives = filter("warn,lambda_mesh_extension=trace");
+        assert_eq!(directives.default_level(), Some(LevelFilter::WARN));
+        assert!(directives.would_enable("lambda_mesh_extension::run", &tracing::Level::TRACE));
+        assert!(!directives.would_enable("hyper", &tracing::Level::INFO));
+        assert_eq!(filter("a=b=c").default_level(), Some(LevelFilter::INFO));
+    }
 }

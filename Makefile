@@ -82,9 +82,9 @@ demo: build
 LAYER_ARCH ?= x86_64
 LAYER_TRIPLE := $(LAYER_ARCH)-unknown-linux-gnu
 LAYER_GLIBC := 2.17
-LAYER_BIN = $(or $(CARGO_TARGET_DIR),target)/$(LAYER_TRIPLE)/release/lambda-mesh-extension
+LAYER_BIN = $(or $(CARGO_TARGET_DIR),target)/$(LAYER_TRIPLE)/layer/lambda-mesh-extension
 layer:
-	cargo-zigbuild zigbuild --release --locked -p lambda-mesh-extension --bin lambda-mesh-extension --target $(LAYER_TRIPLE).$(LAYER_GLIBC)
+	cargo-zigbuild zigbuild --profile layer --locked -p lambda-mesh-extension --bin lambda-mesh-extension --target $(LAYER_TRIPLE).$(LAYER_GLIBC)
 	rm -rf target/layer target/lambda-mesh-layer.zip
 	mkdir -p target/layer/extensions
 	install -m 0755 $(LAYER_BIN) target/layer/extensions/lambda-mesh

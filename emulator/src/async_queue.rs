@@ -75,13 +75,7 @@ async fn run_with_retries(
             tracing::warn!(function = %name, request_id = %job.request_id, "asynchronous invocation discarded: older than maximum_event_age_seconds");
             return;
         }
-        let copy = Job {
-            request_id: job.request_id.clone(),
-            payload: job.payload.clone(),
-            client_context: job.client_context.clone(),
-            invoked_arn: job.invoked_arn.clone(),
-        };
-        let failed = match pool.run(permit, copy).await.answer {
+        let failed = match pool.run(permit, job.clone()).await.answer {
             Answer::FunctionError(_) | Answer::Result(RuntimeResult::Error(_)) => true,
             Answer::Result(RuntimeResult::Stream { mut body, .. }) => {
                 let mut failed = false;

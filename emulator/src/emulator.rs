@@ -273,17 +273,11 @@ impl Emulator {
             message: format!("Function not found: {invoked_arn}"),
         };
         let function = self.inner.functions.get(name).ok_or_else(not_found)?;
-        let executed_version = match qualifier {
-            None | Some("$LATEST") => "$LATEST".to_owned(),
-            Some(q) if function.pool.spec.config.qualifiers.iter().any(|c| c == q) => {
-                if q.bytes().all(|b| b.is_ascii_digit()) {
-                    q.to_owned()
-                } else {
-                    "$LATEST".to_owned()
-                }
-            }
-            Some(_) => return Err(not_found()),
-        };
+        let executed_version = function
+            .pool
+            .spec
+            .executed_version(qualifier)
+            .ok_or_else(not_found)?;
         Ok(Target {
             function,
             executed_version,
@@ -293,11 +287,10 @@ impl Emulator {
 
     /// Check the request's payload and client context and make the job.
     fn job(&self, request: &InvokeRequest, target: &Target<'_>) -> Result<Job, InvokeError> {
-        let (limit, operation) = match request.invocation_type {
-            InvocationType::Event => (MAX_ASYNC_REQUEST_BYTES, "InvokeAsync"),
-            _ => (MAX_SYNC_REQUEST_BYTES, "InvokeFunction"),
+        let limit = match request.invocation_type {
+            InvocationType::Event => MAX_ASYNC_REQUEST_BYTES,
+            _ => MAX_SYNC_REQUEST_BYTES,
         };
-        let _ = operation;
         if request.payload.len() > limit {
             return Err(InvokeError::RequestTooLarge {
                 message: format!(
@@ -341,6 +334,7 @@ impl Emulator {
             payload,
             client_context,
             invoked_arn: target.invoked_arn.clone(),
+            version: target.executed_version.clone(),
         })
     }
 }

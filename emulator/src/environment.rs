@@ -43,11 +43,14 @@ pub(crate) struct Dispatched {
 }
 
 /// One invocation for [`Environment::dispatch`].
+#[derive(Clone)]
 pub(crate) struct Job {
     pub(crate) request_id: String,
     pub(crate) payload: Bytes,
     pub(crate) client_context: Option<Bytes>,
     pub(crate) invoked_arn: String,
+    /// The version it executes (`$LATEST` or a numeric qualifier): which environments may run it.
+    pub(crate) version: String,
 }
 
 /// One execution environment.
@@ -365,6 +368,7 @@ impl Environment {
             payload: invocation.payload,
             client_context: invocation.client_context,
             invoked_arn: invocation.invoked_arn,
+            version: self.version.clone(),
         })
     }
 

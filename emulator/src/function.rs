@@ -115,18 +115,21 @@ impl FunctionSpec {
         })
     }
 
-    /// The version an invoke of `invoked_arn` executes, as Lambda reports it in
+    /// The version an invoke with `qualifier` executes, as Lambda reports it in
     /// `X-Amz-Executed-Version` and `AWS_LAMBDA_FUNCTION_VERSION`: a configured numeric
     /// qualifier is that version; `$LATEST`, no qualifier and aliases (which point at `$LATEST`
-    /// here) execute `$LATEST`.
-    pub(crate) fn executed_version(&self, invoked_arn: &str) -> String {
-        let qualifier = invoked_arn
-            .split(':')
-            .nth(7)
-            .filter(|q| self.config.qualifiers.iter().any(|c| c == q));
+    /// here) execute `$LATEST`; `None` for a qualifier the function does not have.
+    pub(crate) fn executed_version(&self, qualifier: Option<&str>) -> Option<String> {
         match qualifier {
-            Some(q) if q.bytes().all(|b| b.is_ascii_digit()) => q.to_owned(),
-            _ => "$LATEST".to_owned(),
+            None | Some("$LATEST") => Some("$LATEST".to_owned()),
+            Some(q) if self.config.qualifiers.iter().any(|c| c == q) => {
+                Some(if q.bytes().all(|b| b.is_ascii_digit()) {
+                    q.to_owned()
+                } else {
+                    "$LATEST".to_owned()
+                })
+            }
+            Some(_) => None,
         }
     }
 
@@ -314,11 +317,11 @@ mod tests {
         let mut config = FunctionConfig::new("f", code.path());
         config.qualifiers = vec!["live".into(), "3".into()];
         let spec = FunctionSpec::prepare(config).unwrap();
-        let arn = "arn:aws:lambda:us-east-1:123456789012:function:f";
-        assert_eq!(spec.executed_version(arn), "$LATEST");
-        assert_eq!(spec.executed_version(&format!("{arn}:$LATEST")), "$LATEST");
-        assert_eq!(spec.executed_version(&format!("{arn}:live")), "$LATEST");
-        assert_eq!(spec.executed_version(&format!("{arn}:3")), "3");
+        assert_eq!(spec.executed_version(None).unwrap(), "$LATEST");
+        assert_eq!(spec.executed_version(Some("$LATEST")).unwrap(), "$LATEST");
+        assert_eq!(spec.executed_version(Some("live")).unwrap(), "$LATEST");
+        assert_eq!(spec.executed_version(Some("3")).unwrap(), "3");
+        assert_eq!(spec.executed_version(Some("4")), None);
         let env = spec.process_env("127.0.0.1:1", &[], "3");
         assert_eq!(env["AWS_LAMBDA_FUNCTION_VERSION"], "3");
         assert!(env["AWS_LAMBDA_LOG_STREAM_NAME"].contains("/[3]"));

@@ -213,7 +213,7 @@ impl Pool {
     /// Run one invocation in a warm or new environment; the slot is given back when it is over.
     /// Environments are per version, as on Lambda: `$LATEST` (and aliases) or a numeric qualifier.
     pub(crate) async fn run(self: &Arc<Self>, permit: OwnedSemaphorePermit, job: Job) -> Answered {
-        let version = self.spec.executed_version(&job.invoked_arn);
+        let version = job.version.clone();
         let mut job = job;
         let mut redispatched = false;
         let (environment, outcome, dispatched) = loop {

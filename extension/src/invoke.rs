@@ -211,14 +211,7 @@ impl Handler {
         }
         match encode_response(response, &shape) {
             Ok(result) if result.len() > MAX_SYNC_RESPONSE_BYTES => {
-                let report = ErrorReport::new(
-                    RESPONSE_TOO_LARGE,
-                    format!(
-                        "the service's response encodes to {} bytes, over Lambda's limit of {MAX_SYNC_RESPONSE_BYTES} bytes for a buffered result (LAMBDA_MESH_INVOKE_MODE=response_stream allows more)",
-                        result.len()
-                    ),
-                );
-                runtime.respond_error(id, &report).await?;
+                runtime.respond_error(id, &too_large(result.len())).await?;
             }
             Ok(result) => {
                 self.response_buffer.give_back(kept);
@@ -329,14 +322,7 @@ impl Handler {
         }
         let result = Bytes::from(writer.finish());
         if result.len() > MAX_SYNC_RESPONSE_BYTES {
-            let report = ErrorReport::new(
-                RESPONSE_TOO_LARGE,
-                format!(
-                    "the service's response encodes to {} bytes, over Lambda's limit of {MAX_SYNC_RESPONSE_BYTES} bytes for a buffered result (LAMBDA_MESH_INVOKE_MODE=response_stream allows more)",
-                    result.len()
-                ),
-            );
-            runtime.respond_error(id, &report).await?;
+            runtime.respond_error(id, &too_large(result.len())).await?;
             return Ok(Outcome::Done);
         }
         let kept = result.clone();
@@ -395,4 +381,14 @@ fn now_epoch_ms() -> u64 {
 fn deadline_instant(deadline_ms: u64, margin: Duration) -> Instant {
     let left = Duration::from_millis(deadline_ms.saturating_sub(now_epoch_ms()));
     Instant::now() + left.saturating_sub(margin)
+}
+
+/// The invocation error for a buffered result over Lambda's response limit.
+fn too_large(encoded: usize) -> ErrorReport {
+    ErrorReport::new(
+        RESPONSE_TOO_LARGE,
+        format!(
+            "the service's response encodes to {encoded} bytes, over Lambda's limit of {MAX_SYNC_RESPONSE_BYTES} bytes for a buffered result (LAMBDA_MESH_INVOKE_MODE=response_stream allows more)"
+        ),
+    )
 }

@@ -99,6 +99,22 @@ pub enum InvocationMode {
     Asynchronous,
 }
 
+impl InvocationMode {
+    /// `Event`: the caller gets a 202 once Lambda queued the event.
+    pub fn is_asynchronous(self) -> bool {
+        self == InvocationMode::Asynchronous
+    }
+
+    /// The largest event Lambda accepts in this mode (AWS Lambda quotas: 6 MB synchronous,
+    /// 1 MB asynchronous): the one limit the request body and the event are held to.
+    pub fn request_limit(self) -> usize {
+        match self {
+            InvocationMode::Synchronous => lambda_mesh_adapter::MAX_SYNC_REQUEST_BYTES,
+            InvocationMode::Asynchronous => lambda_mesh_adapter::MAX_ASYNC_REQUEST_BYTES,
+        }
+    }
+}
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::time::Instant;
 
+use crate::config::InvocationMode;
 use crate::metrics::UpstreamMetrics;
 
 pub use aws::{AwsClients, AwsError};
@@ -29,8 +30,8 @@ pub struct Target {
     pub function: String,
     /// Alias or version.
     pub qualifier: Option<String>,
-    /// `Event` instead of `RequestResponse`.
-    pub asynchronous: bool,
+    /// `RequestResponse` or `Event`.
+    pub mode: InvocationMode,
 }
 
 /// A synchronous or asynchronous invoke's answer.

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use aws_sdk_lambda::config::http::HttpResponse;
 use aws_sdk_lambda::config::retry::RetryConfig;
 use aws_sdk_lambda::config::{Region, StalledStreamProtectionConfig};
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
@@ -98,7 +99,7 @@ pub(super) async fn invoke(
     target: &Target,
     payload: Bytes,
 ) -> Result<Invoked, InvokeFailure> {
-    let invocation_type = if target.asynchronous {
+    let invocation_type = if target.mode.is_asynchronous() {
         InvocationType::Event
     } else {
         InvocationType::RequestResponse
@@ -108,23 +109,16 @@ pub(super) async fn invoke(
         .function_name(&target.function)
         .set_qualifier(target.qualifier.clone())
         .invocation_type(invocation_type)
-        .payload(Blob::new(payload))
+        // Shares the event's allocation: no copy per attempt.
+        .payload(Blob::from_maybe_shared(payload))
         .send()
         .await
-        .map_err(|e| {
-            classify(e, |err| match err {
-                InvokeError::TooManyRequestsException(t) => t.retry_after_seconds(),
-                _ => None,
-            })
-        })?;
+        .map_err(|e| classify(e, invoke_kind))?;
     Ok(Invoked {
         request_id: output.request_id().map(str::to_owned),
         executed_version: output.executed_version().map(str::to_owned),
         function_error: output.function_error().map(str::to_owned),
-        payload: output
-            .payload
-            .map(|blob| Bytes::from(blob.into_inner()))
-            .unwrap_or_default(),
+        payload: output.payload.map(Blob::into_bytes).unwrap_or_default(),
     })
 }
 
@@ -138,17 +132,10 @@ pub(super) async fn invoke_stream(
         .invoke_with_response_stream()
         .function_name(&target.function)
         .set_qualifier(target.qualifier.clone())
-        .payload(Blob::new(payload))
+        .payload(Blob::from_maybe_shared(payload))
         .send()
         .await
-        .map_err(|e| {
-            classify(e, |err| match err {
-                InvokeWithResponseStreamError::TooManyRequestsException(t) => {
-                    t.retry_after_seconds()
-                }
-                _ => None,
-            })
-        })?;
+        .map_err(|e| classify(e, stream_kind))?;
     let request_id = output.request_id().map(str::to_owned);
     let executed_version = output.executed_version().map(str::to_owned);
     let content_type = output.response_stream_content_type().map(str::to_owned);
@@ -160,7 +147,7 @@ pub(super) async fn invoke_stream(
                 Ok(Some(InvokeWithResponseStreamResponseEvent::PayloadChunk(update))) => {
                     match update.payload {
                         Some(blob) if !blob.as_ref().is_empty() => {
-                            return Some((Ok(Bytes::from(blob.into_inner())), Some(receiver)));
+                            return Some((Ok(blob.into_bytes()), Some(receiver)));
                         }
                         _ => continue,
                     }
@@ -202,12 +189,100 @@ pub(super) async fn invoke_stream(
     })
 }
 
-/// Lambda's errors by code. Messages carry the code and Lambda's message only (never request
-/// headers, so never credentials). `retry_after` reads a service error's `retryAfterSeconds`
-/// (each operation has its own error enum).
-fn classify<E, R>(
-    error: SdkError<E, R>,
-    retry_after: impl FnOnce(&E) -> Option<&str>,
+/// What a Lambda error means for the caller and for retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// Throttled, with `retryAfterSeconds` when Lambda gave it.
+    Throttled(Option<u64>),
+    /// Raised before the function ran: safe to retry.
+    Service,
+    NotFound,
+    AccessDenied,
+    TooLarge,
+    Other,
+}
+
+/// Invoke's modelled errors; `None` for the rest, which are told apart by status.
+pub(super) fn invoke_kind(error: &InvokeError) -> Option<Kind> {
+    use InvokeError as E;
+    Some(match error {
+        E::TooManyRequestsException(t) => Kind::Throttled(retry_after(t.retry_after_seconds())),
+        E::Ec2ThrottledException(_) => Kind::Throttled(None),
+        E::ServiceException(_)
+        | E::Ec2UnexpectedException(_)
+        | E::EniLimitReachedException(_)
+        | E::ResourceNotReadyException(_)
+        | E::SnapStartNotReadyException(_) => Kind::Service,
+        E::ResourceNotFoundException(_) => Kind::NotFound,
+        E::KmsAccessDeniedException(_) | E::Ec2AccessDeniedException(_) => Kind::AccessDenied,
+        E::RequestTooLargeException(_) | E::SerializedRequestEntityTooLargeException(_) => {
+            Kind::TooLarge
+        }
+        _ => return None,
+    })
+}
+
+/// InvokeWithResponseStream's modelled errors, as [`invoke_kind`].
+pub(super) fn stream_kind(error: &InvokeWithResponseStreamError) -> Option<Kind> {
+    use InvokeWithResponseStreamError as E;
+    Some(match error {
+        E::TooManyRequestsException(t) => Kind::Throttled(retry_after(t.retry_after_seconds())),
+        E::Ec2ThrottledException(_) => Kind::Throttled(None),
+        E::ServiceException(_)
+        | E::Ec2UnexpectedException(_)
+        | E::EniLimitReachedException(_)
+        | E::ResourceNotReadyException(_)
+        | E::SnapStartNotReadyException(_) => Kind::Service,
+        E::ResourceNotFoundException(_) => Kind::NotFound,
+        E::KmsAccessDeniedException(_) | E::Ec2AccessDeniedException(_) => Kind::AccessDenied,
+        E::RequestTooLargeException(_) | E::SerializedRequestEntityTooLargeException(_) => {
+            Kind::TooLarge
+        }
+        _ => return None,
+    })
+}
+
+fn retry_after(seconds: Option<&str>) -> Option<u64> {
+    seconds.and_then(|s| s.trim().parse().ok())
+}
+
+/// Errors Lambda does not model per operation (signature, token and authorization errors are
+/// answered by the front end before the operation) by their HTTP status.
+pub(super) fn kind_of_status(status: u16) -> Kind {
+    match status {
+        401 | 403 => Kind::AccessDenied,
+        404 => Kind::NotFound,
+        413 => Kind::TooLarge,
+        429 => Kind::Throttled(None),
+        // InternalFailure and ServiceUnavailable: Lambda's front end, before the function ran.
+        500 | 503 => Kind::Service,
+        _ => Kind::Other,
+    }
+}
+
+impl Kind {
+    /// The failure, with a message that carries the code and Lambda's message only (never
+    /// request headers, so never credentials).
+    pub(super) fn failure(self, message: String) -> InvokeFailure {
+        match self {
+            Kind::Throttled(retry_after) => InvokeFailure::Throttled {
+                retry_after,
+                message,
+            },
+            Kind::Service => InvokeFailure::Service { message },
+            Kind::NotFound => InvokeFailure::NotFound { message },
+            Kind::AccessDenied => InvokeFailure::AccessDenied { message },
+            Kind::TooLarge => InvokeFailure::TooLarge { message },
+            Kind::Other => InvokeFailure::Other { message },
+        }
+    }
+}
+
+/// An SDK error as a failure: service errors by their typed variant (`kind`) or status, the
+/// rest by where the request got to.
+fn classify<E>(
+    error: SdkError<E, HttpResponse>,
+    kind: impl FnOnce(&E) -> Option<Kind>,
 ) -> InvokeFailure
 where
     E: ProvideErrorMetadata + std::error::Error,
@@ -215,16 +290,14 @@ where
     match &error {
         SdkError::ServiceError(ctx) => {
             let err = ctx.err();
-            let code = err.code().unwrap_or("Unknown").to_owned();
             let message = format!(
-                "{code}: {}",
+                "{}: {}",
+                err.code().unwrap_or("Unknown"),
                 first_line(err.message().unwrap_or("no message"))
             );
-            by_code(
-                &code,
-                message,
-                retry_after(err).and_then(|s| s.trim().parse().ok()),
-            )
+            kind(err)
+                .unwrap_or_else(|| kind_of_status(ctx.raw().status().as_u16()))
+                .failure(message)
         }
         // The request never left: the function cannot have run.
         SdkError::DispatchFailure(failure) if failure.is_io() || failure.is_timeout() => {
@@ -264,34 +337,4 @@ pub(super) fn first_line(message: &str) -> String {
         end -= 1;
     }
     line[..end].to_owned()
-}
-
-/// One classification for both operations and for the local invoker's error types.
-pub(super) fn by_code(code: &str, message: String, retry_after: Option<u64>) -> InvokeFailure {
-    match code {
-        "TooManyRequestsException" | "EC2ThrottledException" => InvokeFailure::Throttled {
-            retry_after,
-            message,
-        },
-        "ServiceException"
-        | "EC2UnexpectedException"
-        | "ENILimitReachedException"
-        | "ResourceNotReadyException"
-        | "SnapStartNotReadyException"
-        | "InternalFailure"
-        | "ServiceUnavailable" => InvokeFailure::Service { message },
-        "ResourceNotFoundException" => InvokeFailure::NotFound { message },
-        "AccessDeniedException"
-        | "AccessDeniedException:"
-        | "KMSAccessDeniedException"
-        | "EC2AccessDeniedException"
-        | "UnrecognizedClientException"
-        | "InvalidSignatureException"
-        | "ExpiredTokenException"
-        | "MissingAuthenticationTokenException" => InvokeFailure::AccessDenied { message },
-        "RequestTooLargeException"
-        | "RequestEntityTooLargeException"
-        | "SerializedRequestEntityTooLargeException" => InvokeFailure::TooLarge { message },
-        _ => InvokeFailure::Other { message },
-    }
 }

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use lambda_mesh_emulator::{Emulator, InvocationType, InvokeError, InvokeRequest};
 
-use super::aws::by_code;
 use super::{InvokeFailure, Invoked, StreamFailure, Streamed, Target};
 
 /// Invokes functions of one embedded emulator.
@@ -97,7 +96,7 @@ fn request(target: &Target, payload: Bytes) -> InvokeRequest {
     InvokeRequest {
         function: target.function.clone(),
         qualifier: target.qualifier.clone(),
-        invocation_type: if target.asynchronous {
+        invocation_type: if target.mode.is_asynchronous() {
             InvocationType::Event
         } else {
             InvocationType::RequestResponse
@@ -107,14 +106,21 @@ fn request(target: &Target, payload: Bytes) -> InvokeRequest {
     }
 }
 
+/// The emulator's typed refusal as the same failure the aws invoker reports for Lambda's.
 fn failure(error: InvokeError) -> InvokeFailure {
-    let retry_after = match &error {
+    let message = format!("{}: {error}", error.error_type());
+    match error {
         InvokeError::TooManyRequests {
             retry_after_seconds,
             ..
-        } => Some(*retry_after_seconds),
-        _ => None,
-    };
-    let message = format!("{}: {error}", error.error_type());
-    by_code(error.error_type(), message, retry_after)
+        } => InvokeFailure::Throttled {
+            retry_after: Some(retry_after_seconds),
+            message,
+        },
+        InvokeError::ResourceNotFound { .. } => InvokeFailure::NotFound { message },
+        InvokeError::RequestTooLarge { .. } => InvokeFailure::TooLarge { message },
+        InvokeError::ServiceException { .. } => InvokeFailure::Service { message },
+        // Bad requests (and whatever the emulator refuses in future): not retried.
+        _ => InvokeFailure::Other { message },
+    }
 }

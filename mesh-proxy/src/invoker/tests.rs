@@ -89,18 +89,53 @@ async fn other_failures_and_passed_deadlines_are_not_retried() {
 }
 
 #[test]
-fn error_codes_are_classified() {
-    assert!(aws::by_code("TooManyRequestsException", String::new(), None).retryable());
-    assert!(aws::by_code("ServiceException", String::new(), None).retryable());
+fn typed_errors_are_classified() {
+    use aws::Kind;
+    use aws_sdk_lambda::operation::invoke::InvokeError;
+    use aws_sdk_lambda::operation::invoke_with_response_stream::InvokeWithResponseStreamError;
+    use aws_sdk_lambda::types::error as types;
+
+    let failure = |kind: Option<Kind>, status: u16| {
+        kind.unwrap_or_else(|| aws::kind_of_status(status))
+            .failure(String::new())
+    };
+    let throttled = InvokeError::TooManyRequestsException(
+        types::TooManyRequestsException::builder()
+            .retry_after_seconds("3")
+            .build(),
+    );
+    assert_eq!(aws::invoke_kind(&throttled), Some(Kind::Throttled(Some(3))));
+    assert!(failure(aws::invoke_kind(&throttled), 429).retryable());
+    let service = InvokeError::ServiceException(types::ServiceException::builder().build());
+    assert!(failure(aws::invoke_kind(&service), 500).retryable());
+    let missing = InvokeWithResponseStreamError::ResourceNotFoundException(
+        types::ResourceNotFoundException::builder().build(),
+    );
     assert!(matches!(
-        aws::by_code("ResourceNotFoundException", String::new(), None),
+        failure(aws::stream_kind(&missing), 404),
         InvokeFailure::NotFound { .. }
     ));
+    let too_large =
+        InvokeError::RequestTooLargeException(types::RequestTooLargeException::builder().build());
     assert!(matches!(
-        aws::by_code("AccessDeniedException", String::new(), None),
+        failure(aws::invoke_kind(&too_large), 413),
+        InvokeFailure::TooLarge { .. }
+    ));
+    // Not modelled per operation (AccessDeniedException, InvalidSignatureException, …): by status.
+    let denied = InvokeError::generic(
+        aws_sdk_lambda::error::ErrorMetadata::builder()
+            .code("AccessDeniedException")
+            .build(),
+    );
+    assert_eq!(aws::invoke_kind(&denied), None);
+    assert!(matches!(
+        failure(aws::invoke_kind(&denied), 403),
         InvokeFailure::AccessDenied { .. }
     ));
-    assert!(!aws::by_code("InvalidRequestContentException", String::new(), None).retryable());
+    let content = InvokeError::InvalidRequestContentException(
+        types::InvalidRequestContentException::builder().build(),
+    );
+    assert!(!failure(aws::invoke_kind(&content), 400).retryable());
 }
 
 #[test]

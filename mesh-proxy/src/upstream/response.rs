@@ -1,6 +1,7 @@
-//! The function's answer as the caller's response: a decoded buffered result, a 202 for `Event`,
-//! or a stream whose chunks are passed on as they arrive.
+//! Stage 6, respond: the function's answer as the caller's response — a decoded buffered
+//! result, a 202 for `Event`, or a stream whose chunks are passed on as they arrive.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -8,26 +9,57 @@ use futures_util::StreamExt;
 use http::header::{self, HeaderValue};
 use http::Response;
 use lambda_mesh_adapter::{
-    decode_result, strip_hop_by_hop, StreamPreludeDecoder, HTTP_INTEGRATION_RESPONSE_CONTENT_TYPE,
+    decode_result, strip_hop_by_hop, PayloadFormat, StreamPreludeDecoder,
+    HTTP_INTEGRATION_RESPONSE_CONTENT_TYPE,
 };
 use tokio::time::Instant;
 
-use super::{Upstream, AWS_REQUEST_ID_HEADER, EXECUTED_VERSION_HEADER};
+use super::invoke::Answer;
+use super::{AWS_REQUEST_ID_HEADER, EXECUTED_VERSION_HEADER};
 use crate::body::{self, Body, BoxError};
 use crate::error::ProxyError;
-use crate::invoker::{ChunkStream, Invoked, StreamFailure, Streamed};
+use crate::invoker::{ChunkStream, Invoked, StreamFailure, Streamed, Target};
+use crate::metrics::UpstreamMetrics;
 
-/// A buffered result (sync) or the 202 of an `Event` invoke.
-pub(super) fn buffered(
-    invoked: Invoked,
-    upstream: &Upstream,
+/// What answering needs to know of the upstream.
+pub(super) struct Answering<'a> {
+    /// `destination_name`, for logs.
+    pub upstream: &'a str,
+    /// The function and invocation mode.
+    pub target: &'a Target,
+    /// How results are decoded.
+    pub format: PayloadFormat,
+    /// The upstream's `timeout`, also the longest pause between streamed chunks.
+    pub timeout: Duration,
+    /// When the timeout runs out for this request.
+    pub deadline: Instant,
+    /// Counted into.
+    pub metrics: &'a Arc<UpstreamMetrics>,
+}
+
+/// The caller's response (`head_only` for `HEAD`: the head without the body).
+pub(super) async fn respond(
+    answering: &Answering<'_>,
+    answer: Answer,
     head_only: bool,
 ) -> Result<Response<Body>, ProxyError> {
-    let function = &upstream.config.function;
+    match answer {
+        Answer::Buffered(invoked) => buffered(invoked, answering, head_only),
+        Answer::Streamed(stream) => streamed(stream, answering).await,
+    }
+}
+
+/// A buffered result (sync) or the 202 of an `Event` invoke.
+fn buffered(
+    invoked: Invoked,
+    answering: &Answering<'_>,
+    head_only: bool,
+) -> Result<Response<Body>, ProxyError> {
+    let function = &answering.target.function;
     if let Some(kind) = &invoked.function_error {
         return Err(ProxyError::function_error(function, kind, &invoked.payload));
     }
-    if upstream.target.asynchronous {
+    if answering.target.mode.is_asynchronous() {
         let request_id = invoked.request_id.clone().unwrap_or_default();
         let body = Bytes::from(serde_json::json!({ "requestId": request_id }).to_string());
         let mut response = Response::builder()
@@ -44,7 +76,7 @@ pub(super) fn buffered(
                 reason: e.to_string(),
             });
     }
-    let decoded = decode_result(invoked.payload, upstream.config.payload_format).map_err(|e| {
+    let decoded = decode_result(invoked.payload, answering.format).map_err(|e| {
         ProxyError::InvalidResult {
             function: function.clone(),
             reason: e.to_string(),
@@ -61,15 +93,15 @@ pub(super) fn buffered(
     Ok(Response::from_parts(parts, body))
 }
 
-/// A streamed result: the prelude (for HTTP integration responses) is awaited before `deadline`;
-/// after that, chunks go to the caller as they arrive, at most `idle` apart.
-pub(super) async fn streamed(
+/// A streamed result: the prelude (for HTTP integration responses) is awaited before the
+/// deadline; after that, chunks go to the caller as they arrive, at most the upstream's `timeout`
+/// apart.
+async fn streamed(
     streamed: Streamed,
-    upstream: &Upstream,
-    deadline: Instant,
-    idle: Duration,
+    answering: &Answering<'_>,
 ) -> Result<Response<Body>, ProxyError> {
-    let function = &upstream.config.function;
+    let function = &answering.target.function;
+    let (deadline, idle) = (answering.deadline, answering.timeout);
     let mut chunks = streamed.chunks;
     let integration = streamed.content_type.as_deref().is_some_and(|ct| {
         ct.trim()
@@ -79,7 +111,7 @@ pub(super) async fn streamed(
         let prelude = tokio::time::timeout_at(deadline, read_prelude(&mut chunks, function)).await;
         prelude.map_err(|_| ProxyError::Timeout {
             function: function.clone(),
-            timeout: upstream.config.timeout,
+            timeout: answering.timeout,
         })??
     } else {
         let mut response = Response::new(());
@@ -97,8 +129,8 @@ pub(super) async fn streamed(
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.remove(header::TRANSFER_ENCODING);
     set_executed_version(&mut parts.headers, streamed.executed_version.as_deref());
-    let metrics = upstream.metrics().clone();
-    let name = upstream.config.destination_name.clone();
+    let metrics = answering.metrics.clone();
+    let name = answering.upstream.to_owned();
     let head = futures_util::stream::iter((!first.is_empty()).then_some(Ok(first)));
     let rest = futures_util::stream::unfold(Some(chunks), move |state| {
         let metrics = metrics.clone();

@@ -1,21 +1,16 @@
-//! The caller's request: limits checked before reading, the body read up to the Invoke limit, and
+//! Stage 3, read body: the body read up to the Invoke limit within the upstream's `timeout`, and
 //! the headers the function sees (hop-by-hop stripped, `Host` / `X-Forwarded-*` / request id set).
 
 use std::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, Request};
+use http::Request;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use super::REQUEST_ID_HEADER;
+use super::{Exchange, Upstream, REQUEST_ID_HEADER};
 use crate::error::ProxyError;
-
-/// Most request headers accepted (431 beyond).
-pub const MAX_HEADERS: usize = 100;
-/// Most request header bytes accepted, names and values (431 beyond).
-pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// The caller's request id, or a new one.
 pub(super) fn request_id(headers: &HeaderMap) -> String {
@@ -28,32 +23,25 @@ pub(super) fn request_id(headers: &HeaderMap) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
-/// What can be refused from the head alone: `CONNECT`, `Upgrade`, oversized header sets.
-pub(super) fn check_head<B>(request: &Request<B>) -> Result<(), ProxyError> {
-    if request.method() == Method::CONNECT {
-        return Err(ProxyError::NotImplemented { what: "CONNECT" });
-    }
-    if request.headers().contains_key(header::UPGRADE) {
-        return Err(ProxyError::NotImplemented { what: "Upgrade" });
-    }
-    let headers = request.headers();
-    let bytes: usize = headers
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len())
-        .sum();
-    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
-        return Err(ProxyError::HeadersTooLarge {
-            count: MAX_HEADERS,
-            bytes: MAX_HEADER_BYTES,
-        });
-    }
-    Ok(())
+/// Read the body before the exchange's deadline, up to the invocation mode's limit.
+pub(super) async fn body(
+    upstream: &Upstream,
+    request: Request<Incoming>,
+    exchange: &Exchange,
+) -> Result<Request<Bytes>, ProxyError> {
+    let limit = upstream.target.mode.request_limit();
+    tokio::time::timeout_at(
+        exchange.deadline,
+        read(request, limit, exchange.peer, &exchange.request_id),
+    )
+    .await
+    .map_err(|_| upstream.timed_out())?
 }
 
 /// Read the body (413 when `Content-Length` says it is over `limit`, before any byte is read, so
 /// `Expect: 100-continue` callers never send it; otherwise reading stops at `limit + 1` bytes)
 /// and prepare the headers the function sees.
-pub(super) async fn read(
+async fn read(
     request: Request<Incoming>,
     limit: usize,
     peer: SocketAddr,
@@ -146,37 +134,6 @@ mod tests {
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h[REQUEST_ID_HEADER], "rid-1");
         assert_eq!(h.get_all("cookie").iter().count(), 2);
-    }
-
-    #[test]
-    fn heads_that_cannot_be_served_are_refused() {
-        let connect = Request::builder()
-            .method(Method::CONNECT)
-            .uri("x:1")
-            .body(())
-            .unwrap();
-        assert!(matches!(
-            check_head(&connect),
-            Err(ProxyError::NotImplemented { .. })
-        ));
-        let upgrade = Request::builder()
-            .header("upgrade", "websocket")
-            .body(())
-            .unwrap();
-        assert!(matches!(
-            check_head(&upgrade),
-            Err(ProxyError::NotImplemented { .. })
-        ));
-        let mut many = Request::builder();
-        for i in 0..=MAX_HEADERS {
-            many = many.header(format!("x-h{i}"), "v");
-        }
-        assert!(matches!(
-            check_head(&many.body(()).unwrap()),
-            Err(ProxyError::HeadersTooLarge { .. })
-        ));
-        let ok = Request::builder().header("x", "y").body(()).unwrap();
-        assert!(check_head(&ok).is_ok());
     }
 
     #[test]

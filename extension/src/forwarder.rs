@@ -4,8 +4,13 @@
 //! idle less than [`IDLE_TIMEOUT`]. When a reused connection fails before the service sent a
 //! single byte (it closed the idle connection as the request went out), the request is sent once
 //! more on a fresh connection. A connection that timed out or errored is dropped, never reused.
+//!
+//! The connection sets `TCP_NODELAY` (our requests go out at once) and acknowledges what it reads
+//! at once (`TCP_QUICKACK`, re-armed after every read), so a service that writes its response in
+//! pieces without `TCP_NODELAY` is not held up ~40 ms a request by our delayed ACK.
 
 mod counting;
+mod quickack;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +26,7 @@ use tokio::time::{timeout_at, Instant};
 
 use crate::body::OutBody;
 use counting::CountingStream;
+use quickack::QuickAckStream;
 
 /// Idle connections older than this are not reused: below the 5 s keep-alive of common servers
 /// (Node.js, gunicorn, uvicorn), so the service never closes one as the extension reuses it.
@@ -178,7 +184,7 @@ impl Forwarder {
             .set_nodelay(true)
             .map_err(|e| unavailable(format!("cannot set TCP_NODELAY: {e}")))?;
         let bytes_read = Arc::new(AtomicU64::new(0));
-        let stream = CountingStream::new(stream, Arc::clone(&bytes_read));
+        let stream = CountingStream::new(QuickAckStream::new(stream), Arc::clone(&bytes_read));
         let (sender, connection) = http1::Builder::new()
             .max_buf_size(MAX_BUF_SIZE)
             .handshake(TokioIo::new(stream))

@@ -102,6 +102,7 @@ where
             }
         };
         let _ = stream.set_nodelay(true);
+        let stream = QuickAck(stream);
         let handler = handler.clone();
         let service = hyper::service::service_fn(move |request| {
             // Boxed: hyper keeps one in-flight slot per connection for the connection's whole
@@ -123,4 +124,62 @@ where
     }
     drop(socket);
     graceful.shutdown().await;
+}
+
+/// An accepted stream that sets `TCP_QUICKACK` after each read that returned data: a client that
+/// writes a request's head and body apart without `TCP_NODELAY` sends the body only once the head
+/// is acknowledged, and Linux delays that ACK ~40 ms on a keep-alive connection. The option is not
+/// sticky, hence once a read.
+struct QuickAck(tokio::net::TcpStream);
+
+impl tokio::io::AsyncRead for QuickAck {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = Pin::new(&mut self.0).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            let _ = socket2::SockRef::from(&self.0).set_quickack(true);
+        }
+        poll
+    }
+}
+
+impl tokio::io::AsyncWrite for QuickAck {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
 }

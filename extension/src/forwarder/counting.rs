@@ -1,5 +1,5 @@
-//! A TCP stream that counts the bytes it has read, so the forwarder knows whether a failed
-//! exchange got any part of a response (and so whether it may be retried).
+//! A stream that counts the bytes it has read, so the forwarder knows whether a failed exchange
+//! got any part of a response (and so whether it may be retried).
 
 use std::io;
 use std::pin::Pin;
@@ -8,23 +8,22 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 
-/// `TcpStream` plus a shared count of bytes read.
+/// A stream (the service connection) plus a shared count of bytes read.
 #[derive(Debug)]
-pub struct CountingStream {
-    inner: TcpStream,
+pub struct CountingStream<S> {
+    inner: S,
     read: Arc<AtomicU64>,
 }
 
-impl CountingStream {
+impl<S> CountingStream<S> {
     /// Wraps `inner`, adding every byte read to `read`.
-    pub fn new(inner: TcpStream, read: Arc<AtomicU64>) -> Self {
+    pub fn new(inner: S, read: Arc<AtomicU64>) -> Self {
         CountingStream { inner, read }
     }
 }
 
-impl AsyncRead for CountingStream {
+impl<S: AsyncRead + Unpin> AsyncRead for CountingStream<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -41,7 +40,7 @@ impl AsyncRead for CountingStream {
     }
 }
 
-impl AsyncWrite for CountingStream {
+impl<S: AsyncWrite + Unpin> AsyncWrite for CountingStream<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

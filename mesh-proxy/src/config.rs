@@ -35,8 +35,6 @@ pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// A loaded, validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// The file it came from (reloaded on SIGHUP).
-    pub path: Option<PathBuf>,
     /// Log line format.
     pub log_format: LogFormat,
     /// How long SIGTERM waits for in-flight requests.
@@ -57,7 +55,7 @@ pub struct AwsSettings {
     /// Region used when a function is not an ARN (else the default chain's region).
     pub region: Option<String>,
     /// Endpoint override, e.g. a `lambda-emulator` or a private endpoint.
-    pub endpoint_url: Option<String>,
+    pub endpoint_url: Option<http::Uri>,
     /// Shared-config profile for credentials and region.
     pub profile: Option<String>,
 }
@@ -185,7 +183,6 @@ impl Config {
             .unwrap_or_else(|| Path::new("."));
         let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
         let mut config = Self::from_toml_str(&text, &path.display().to_string(), &base)?;
-        config.path = Some(path.to_path_buf());
         let env = Overrides::from_lookup(lookup)?;
         config.apply(&flags.clone().or(env));
         Ok(config)
@@ -206,11 +203,6 @@ impl Config {
             }
         })?;
         validate::build(file, text, origin, base)
-    }
-
-    /// The upstream named `name`.
-    pub fn upstream(&self, name: &str) -> Option<&UpstreamConfig> {
-        self.upstreams.iter().find(|u| u.destination_name == name)
     }
 
     /// The `[[function]]` an upstream runs locally, when it names one.

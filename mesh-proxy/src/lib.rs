@@ -17,20 +17,14 @@ mod proxy;
 mod run;
 mod upstream;
 
-pub use admin::AdminState;
 pub use body::{Body, BoxError};
 pub use config::{
     AwsSettings, Config, ConfigError, FlagValues, InvocationMode, LogFormat, Overrides,
-    UpstreamConfig, DEFAULT_ADMIN_LISTEN, DEFAULT_BIND_ADDRESS, DEFAULT_DRAIN_TIMEOUT,
-    DEFAULT_MAX_CONCURRENCY, DEFAULT_RETRIES, DEFAULT_TIMEOUT, MAX_RETRIES, MAX_TIMEOUT,
+    UpstreamConfig,
 };
-pub use error::{ProxyError, FUNCTION_ERROR_HEADER};
-pub use invoker::{AwsClients, AwsError, Backoff, InvokeFailure, StreamFailure};
+pub use error::ProxyError;
+pub use invoker::AwsError;
 pub use logging::init_tracing;
-pub use metrics::{Metrics, UpstreamMetrics, LATENCY_BUCKETS};
+pub use metrics::{Metrics, UpstreamMetrics};
 pub use proxy::{Proxy, StartError};
 pub use run::run;
-pub use upstream::{
-    AWS_REQUEST_ID_HEADER, EXECUTED_VERSION_HEADER, MAX_HEADERS, MAX_HEADER_BYTES,
-    REQUEST_ID_HEADER,
-};

@@ -65,19 +65,25 @@ impl Listener {
     }
 }
 
+/// The parsers' own limits are a memory bound set above the request-header policy, so that the
+/// policy is enforced in one place (the limits stage, with a JSON 431 on HTTP/1.1 and h2 alike)
+/// and only heads far beyond it are cut off by the parser.
+const PARSER_HEADER_FACTOR: usize = 2;
+
 fn builder() -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_headers(MAX_HEADERS)
-        // hyper answers 431 itself when the head does not fit this buffer.
-        .max_buf_size(MAX_HEADER_BYTES + 1024);
+        .max_headers(MAX_HEADERS * PARSER_HEADER_FACTOR)
+        .max_buf_size(MAX_HEADER_BYTES * PARSER_HEADER_FACTOR + 1024);
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(MAX_HEADER_BYTES).unwrap_or(u32::MAX));
+        .max_header_list_size(
+            u32::try_from(MAX_HEADER_BYTES * PARSER_HEADER_FACTOR).unwrap_or(u32::MAX),
+        );
     builder
 }
 

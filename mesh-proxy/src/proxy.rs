@@ -47,6 +47,13 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// A signal handler (SIGTERM, SIGINT, SIGHUP) could not be installed.
+    #[error("cannot install the signal handlers")]
+    Signal {
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// The embedded emulator could not start.
     #[error("embedded emulator: {0}")]
     Emulator(#[from] EmulatorError),

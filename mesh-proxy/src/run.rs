@@ -13,11 +13,7 @@ pub async fn run<R>(config: Config, reload: R) -> Result<(), StartError>
 where
     R: Fn() -> Result<Config, ConfigError>,
 {
-    let signal_error = |source| StartError::Bind {
-        what: "signal handler".into(),
-        addr: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
-        source,
-    };
+    let signal_error = |source| StartError::Signal { source };
     let mut terminate = signal(SignalKind::terminate()).map_err(signal_error)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_error)?;
     let mut hangup = signal(SignalKind::hangup()).map_err(signal_error)?;

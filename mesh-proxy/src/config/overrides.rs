@@ -2,6 +2,8 @@
 
 use std::net::SocketAddr;
 
+use http::Uri;
+
 use super::{ConfigError, LogFormat};
 
 /// Values that override the file; each layer (env, flags) is parsed on its own and then
@@ -13,7 +15,7 @@ pub struct Overrides {
     /// `MESH_PROXY_AWS_REGION` / `--aws-region`.
     pub aws_region: Option<String>,
     /// `MESH_PROXY_AWS_ENDPOINT_URL` / `--aws-endpoint-url`.
-    pub aws_endpoint_url: Option<String>,
+    pub aws_endpoint_url: Option<Uri>,
     /// `MESH_PROXY_AWS_PROFILE` / `--aws-profile`.
     pub aws_profile: Option<String>,
     /// `MESH_PROXY_LOG_FORMAT` / `--log-format`.
@@ -100,13 +102,13 @@ pub(crate) fn parse_addr(value: &str) -> Result<SocketAddr, String> {
 }
 
 /// An `http://` or `https://` URL with a host.
-pub(crate) fn check_url(value: String) -> Result<String, String> {
+pub(crate) fn check_url(value: String) -> Result<Uri, String> {
     let uri: http::Uri = value
         .trim()
         .parse()
         .map_err(|_| format!("`{value}` is not a URL"))?;
     match (uri.scheme_str(), uri.host()) {
-        (Some("http" | "https"), Some(_)) => Ok(value.trim().to_owned()),
+        (Some("http" | "https"), Some(_)) => Ok(uri),
         _ => Err(format!("`{value}` is not an http:// or https:// URL")),
     }
 }

@@ -133,7 +133,6 @@ pub(super) fn build(
         upstreams.push(upstream);
     }
     Ok(Config {
-        path: None,
         log_format,
         drain_timeout,
         admin_listen,

@@ -85,11 +85,21 @@ impl AwsClients {
             // Streams may legitimately pause; the upstream's timeout bounds them instead.
             .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
         if let Some(url) = &self.settings.endpoint_url {
-            builder = builder.endpoint_url(url);
+            builder = builder.endpoint_url(endpoint(url));
         }
         let client = Client::from_conf(builder.build());
         clients.insert(key, client.clone());
         Ok(client)
+    }
+}
+
+/// An endpoint URL as the SDK takes it: without the `/` that `Uri` shows for an empty path, so
+/// request paths are not joined as `//2015-03-31/…`.
+fn endpoint(url: &http::Uri) -> String {
+    let text = url.to_string();
+    match url.path_and_query().map(|p| p.as_str()) {
+        None | Some("/") => text.trim_end_matches('/').to_owned(),
+        _ => text,
     }
 }
 

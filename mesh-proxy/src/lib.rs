@@ -9,6 +9,7 @@ mod admin;
 mod body;
 mod config;
 mod error;
+mod identity;
 mod invoker;
 mod listener;
 mod logging;
@@ -16,6 +17,7 @@ mod metrics;
 mod proxy;
 mod run;
 mod upstream;
+mod xfcc;
 
 pub use admin::AdminState;
 pub use body::{Body, BoxError};
@@ -25,7 +27,12 @@ pub use config::{
     DEFAULT_MAX_CONCURRENCY, DEFAULT_RETRIES, DEFAULT_TIMEOUT, MAX_RETRIES, MAX_TIMEOUT,
 };
 pub use error::{ProxyError, FUNCTION_ERROR_HEADER};
+pub use identity::{IdentityError, ServiceIdentity, DEFAULT_PARTITION};
 pub use invoker::{AwsClients, AwsError, Backoff, InvokeFailure, StreamFailure};
+pub use listener::tls::{
+    Accepted, HandshakeError, PeerIdentity, PeerRejected, PemFile, ServiceLeaf, TlsAcceptor,
+    TlsConfigError, TrustAnchors, DEFAULT_HANDSHAKE_TIMEOUT,
+};
 pub use logging::init_tracing;
 pub use metrics::{Metrics, UpstreamMetrics, LATENCY_BUCKETS};
 pub use proxy::{Proxy, StartError};
@@ -34,3 +41,4 @@ pub use upstream::{
     AWS_REQUEST_ID_HEADER, EXECUTED_VERSION_HEADER, MAX_HEADERS, MAX_HEADER_BYTES,
     REQUEST_ID_HEADER,
 };
+pub use xfcc::{apply_xfcc, xfcc_element, UnknownXfccMode, XfccMode, XFCC_HEADER};

@@ -9,6 +9,7 @@ mod admin;
 mod body;
 mod config;
 mod error;
+mod identity;
 mod invoker;
 mod listener;
 mod logging;
@@ -16,6 +17,7 @@ mod metrics;
 mod proxy;
 mod run;
 mod upstream;
+mod xfcc;
 
 pub use body::{Body, BoxError};
 pub use config::{
@@ -23,8 +25,14 @@ pub use config::{
     UpstreamConfig,
 };
 pub use error::ProxyError;
+pub use identity::{IdentityError, ServiceIdentity, DEFAULT_PARTITION};
 pub use invoker::AwsError;
+pub use listener::tls::{
+    Accepted, HandshakeError, PeerIdentity, PeerRejected, PemFile, ServiceLeaf, TlsAcceptor,
+    TlsConfigError, TrustAnchors, DEFAULT_HANDSHAKE_TIMEOUT,
+};
 pub use logging::init_tracing;
 pub use metrics::{Metrics, UpstreamMetrics};
 pub use proxy::{Proxy, StartError};
 pub use run::run;
+pub use xfcc::{apply_xfcc, xfcc_element, UnknownXfccMode, XfccMode, XFCC_HEADER};

@@ -1,6 +1,8 @@
 //! An accepting socket served by hyper-util's auto server (HTTP/1.1 and h2c), with `TCP_NODELAY`,
 //! header limits, and a graceful stop that lets in-flight requests finish.
 
+pub(crate) mod tls;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;

@@ -15,7 +15,7 @@ use lambda_mesh_tests::functions::{binary_function, python_fn};
 use lambda_mesh_tests::layer::extension_layer;
 use lambda_mesh_tests::poll::eventually;
 use lambda_mesh_tests::workspace::find_tool;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const ECHO: &str = env!("CARGO_BIN_EXE_emulator-echo-fn");
 const EXTENSION: &str = env!("CARGO_BIN_EXE_emulator-extension");

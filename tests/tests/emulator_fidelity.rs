@@ -3,7 +3,7 @@
 //! idle never costs an invocation, and the version an alias or a version number executes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use aws_sdk_lambda::primitives::Blob;
@@ -133,7 +133,6 @@ async fn an_environment_over_memory_mb_is_killed_and_replaced() {
 
 #[tokio::test]
 async fn memory_held_between_invocations_counts_too() {
-    let dir = tempfile::tempdir().unwrap();
     let mut config = function("leaky");
     config.memory_mb = 128;
     let running = Running::start(vec![config]).await;
@@ -227,7 +226,6 @@ async fn a_runtime_that_dies_while_idle_never_costs_an_invocation() {
 
 #[tokio::test]
 async fn versions_execute_as_themselves_and_aliases_as_latest() {
-    let dir = tempfile::tempdir().unwrap();
     let mut config = function("versioned");
     config.qualifiers = vec!["live".into(), "3".into()];
     let running = Running::start(vec![config]).await;

@@ -2,14 +2,10 @@
 //! aws-lambda-web-adapter (extension and runtime client in one process) can.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/common.rs"]
-mod common;
-
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-
-use common::{json_of, request, start};
 use lambda_mesh_emulator::FunctionConfig;
+use lambda_mesh_tests::emulator::{request, start};
+use lambda_mesh_tests::events::json as json_of;
+use lambda_mesh_tests::layer::executable;
 use serde_json::json;
 
 /// Calls `invocation/next` at once and serves invocations; registers only 500 ms later, on
@@ -48,12 +44,6 @@ while True:
     call("POST", "/2018-06-01/runtime/invocation/%s/response" % request_id,
          json.dumps({"servedBy": "early-next", "event": json.loads(d)}))
 "#;
-
-fn executable(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
 
 #[tokio::test]
 async fn a_next_before_the_extension_registered_waits_instead_of_closing_registration() {

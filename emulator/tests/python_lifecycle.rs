@@ -2,15 +2,14 @@
 //! retries, ports, request-id and Extensions API refusals, telemetry.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/common.rs"]
-mod common;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::poll::eventually;
-use common::{function, json_of, request, start};
 use lambda_mesh_emulator::{InvocationType, InvokeError};
+use lambda_mesh_tests::emulator::{request, start};
+use lambda_mesh_tests::events::json as json_of;
+use lambda_mesh_tests::functions::python_runtime as function;
+use lambda_mesh_tests::poll::eventually;
 use serde_json::{json, Value};
 
 #[tokio::test]
@@ -190,8 +189,7 @@ async fn telemetry_subscribers_get_function_output_and_platform_events() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("telemetry.jsonl");
     let mut config = function("observed");
-    config.layers =
-        vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/telemetry-layer")];
+    config.layers = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/telemetry-layer")];
     config
         .environment
         .insert("TELEMETRY_OUT".into(), out.display().to_string());

@@ -2,15 +2,14 @@
 //! speaks the Runtime API with the standard library only): invocations, errors, streams.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/common.rs"]
-mod common;
-
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
-use common::{function, json_of, request, start};
 use lambda_mesh_emulator::{FunctionConfig, InvocationType, InvokeError};
+use lambda_mesh_tests::emulator::{request, start};
+use lambda_mesh_tests::events::json as json_of;
+use lambda_mesh_tests::functions::python_runtime as function;
 use serde_json::json;
 
 #[tokio::test]
@@ -283,7 +282,9 @@ async fn provided_runtimes_run_opt_bootstrap_and_ignore_the_exec_wrapper() {
         &bootstrap,
         format!(
             "#!/bin/sh\nexec python3 -u {}\n",
-            common::fixture().join("runtime.py").display()
+            lambda_mesh_tests::functions::python_fn()
+                .join("runtime.py")
+                .display()
         ),
     )
     .unwrap();

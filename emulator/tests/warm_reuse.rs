@@ -3,10 +3,9 @@
 //! or being throttled at the concurrency limit.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/common.rs"]
-mod common;
-
-use common::{function, json_of, request, start};
+use lambda_mesh_tests::emulator::{request, start};
+use lambda_mesh_tests::events::json as json_of;
+use lambda_mesh_tests::functions::python_runtime as function;
 use serde_json::json;
 
 /// Sequential invokes; the `PORT` each was served with (every environment gets its own).

@@ -6,313 +6,30 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/service.rs"]
-mod service;
+#[path = "support/harness.rs"]
+mod harness;
 
-use std::net::SocketAddr;
-use std::process::{Output, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::{Request, Response};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
-use tokio::sync::Notify;
+use lambda_mesh_tests::events::v2_get;
+use lambda_mesh_tests::fake_api::{error_report, exit_within, FakeApi, Next, Plan};
+use lambda_mesh_tests::net::Silent;
+use lambda_mesh_tests::service;
 
-/// How long the fake API stalls a call it does not answer: far beyond any bound under test.
-const STALL: Duration = Duration::from_secs(30);
-
-/// What the fake API does with `invocation/next`.
-#[derive(Clone, Copy)]
-enum Next {
-    /// Hands out one event after this long, then holds every later call.
-    EventAfter(Duration),
-    /// Closes the connection without answering.
-    Close,
+fn spawn_extension(api: std::net::SocketAddr, env: &[(&str, &str)]) -> tokio::process::Child {
+    lambda_mesh_tests::fake_api::spawn_extension(harness::extension(), api, env)
 }
 
-/// How the fake API behaves.
-#[derive(Clone)]
-struct Plan {
-    next: Next,
-    /// The event's path and query (answered by the in-test service).
-    path: &'static str,
-    /// The invocation's deadline, from when the event is handed out.
-    deadline_in: Duration,
-    /// Never answer `invocation/{id}/response` (the body is read first).
-    stall_response: bool,
-}
-
-impl Plan {
-    fn new(next: Next) -> Plan {
-        Plan {
-            next,
-            path: "/hello?name=mesh",
-            deadline_in: Duration::from_secs(10),
-            stall_response: false,
-        }
-    }
-}
-
-/// One request the fake API received, and when.
-#[derive(Debug, Clone)]
-struct Seen {
-    path: String,
-    headers: http::HeaderMap,
-    body: Bytes,
-    at: Instant,
-}
-
-/// A Runtime + Extensions API that follows a [`Plan`].
-struct FakeApi {
-    addr: SocketAddr,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    shutdown: Arc<Notify>,
-    /// When the event was handed out.
-    invoked_at: Arc<Mutex<Option<Instant>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeApi {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-#[derive(Clone)]
-struct Shared {
-    plan: Plan,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    shutdown: Arc<Notify>,
-    invoked_at: Arc<Mutex<Option<Instant>>>,
-}
-
-impl FakeApi {
-    async fn start(plan: Plan) -> FakeApi {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let shared = Shared {
-            plan,
-            seen: Arc::new(Mutex::new(Vec::new())),
-            shutdown: Arc::new(Notify::new()),
-            invoked_at: Arc::new(Mutex::new(None)),
-        };
-        let api = FakeApi {
-            addr,
-            seen: shared.seen.clone(),
-            shutdown: shared.shutdown.clone(),
-            invoked_at: shared.invoked_at.clone(),
-            task: tokio::spawn(async move {
-                // Bounded: the task is aborted when the fake is dropped.
-                while let Ok((stream, _)) = listener.accept().await {
-                    let shared = shared.clone();
-                    tokio::spawn(async move {
-                        let service = service_fn(move |request| answer(request, shared.clone()));
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-            }),
-        };
-        api
-    }
-
-    fn seen(&self, path_end: &str) -> Option<Seen> {
-        self.seen
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|s| s.path.ends_with(path_end))
-            .cloned()
-    }
-
-    /// Waits (at most `limit`) until a request to a path ending in `path_end` arrived.
-    async fn wait_for(&self, path_end: &str, limit: Duration) -> Seen {
-        let end = Instant::now() + limit;
-        for _ in 0..10_000 {
-            if let Some(seen) = self.seen(path_end) {
-                return seen;
-            }
-            if Instant::now() >= end {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!(
-            "no request to {path_end} within {limit:?}: {:?}",
-            self.paths()
-        );
-    }
-
-    fn paths(&self) -> Vec<String> {
-        self.seen
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|s| s.path.clone())
-            .collect()
-    }
-
-    fn invoked_at(&self) -> Instant {
-        self.invoked_at
-            .lock()
-            .unwrap()
-            .expect("the event was handed out")
-    }
-}
-
-async fn answer(
-    request: Request<Incoming>,
-    shared: Shared,
-) -> Result<Response<Full<Bytes>>, std::io::Error> {
-    let (parts, body) = request.into_parts();
-    let path = parts.uri.path().to_owned();
-    if path.ends_with("/runtime/invocation/next") {
-        if let Next::Close = shared.plan.next {
-            record(&shared, &path, parts.headers, Bytes::new());
-            // An error from the service makes hyper close the connection unanswered.
-            return Err(std::io::Error::other("closing invocation/next"));
-        }
-    }
-    let body = body.collect().await.map_err(std::io::Error::other)?;
-    record(&shared, &path, parts.headers, body.to_bytes());
-    let response = Response::builder();
-    let response = match path.as_str() {
-        "/2020-01-01/extension/register" => response
-            .status(200)
-            .header("lambda-extension-identifier", "ext-id-1")
-            .body(Full::new(Bytes::from_static(b"{}"))),
-        "/2020-01-01/extension/event/next" => {
-            let _ = tokio::time::timeout(STALL, shared.shutdown.notified()).await;
-            let deadline = epoch_ms(Duration::from_secs(2));
-            response.status(200).body(Full::new(Bytes::from(format!(
-                r#"{{"eventType":"SHUTDOWN","shutdownReason":"spindown","deadlineMs":{deadline}}}"#
-            ))))
-        }
-        "/2018-06-01/runtime/invocation/next" => {
-            let first = shared.invoked_at.lock().unwrap().is_none();
-            match shared.plan.next {
-                Next::EventAfter(delay) if first => {
-                    tokio::time::sleep(delay).await;
-                    *shared.invoked_at.lock().unwrap() = Some(Instant::now());
-                    response
-                        .status(200)
-                        .header("lambda-runtime-aws-request-id", "req-1")
-                        .header(
-                            "lambda-runtime-deadline-ms",
-                            epoch_ms(shared.plan.deadline_in).to_string(),
-                        )
-                        .header(
-                            "lambda-runtime-invoked-function-arn",
-                            "arn:aws:lambda:us-east-1:123456789012:function:f",
-                        )
-                        .body(Full::new(event(shared.plan.path)))
-                }
-                _ => {
-                    tokio::time::sleep(STALL).await;
-                    response.status(500).body(Full::new(Bytes::new()))
-                }
-            }
-        }
-        "/2018-06-01/runtime/invocation/req-1/response" if shared.plan.stall_response => {
-            tokio::time::sleep(STALL).await;
-            response.status(500).body(Full::new(Bytes::new()))
-        }
-        _ => response.status(202).body(Full::new(Bytes::new())),
-    };
-    Ok(response.unwrap())
-}
-
-fn record(shared: &Shared, path: &str, headers: http::HeaderMap, body: Bytes) {
-    shared.seen.lock().unwrap().push(Seen {
-        path: path.to_owned(),
-        headers,
-        body,
-        at: Instant::now(),
-    });
-}
-
-/// Milliseconds since the Unix epoch, `ahead` from now.
-fn epoch_ms(ahead: Duration) -> u128 {
-    (std::time::SystemTime::now() + ahead)
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis()
-}
-
-/// An HTTP API (v2) event for `GET path_and_query`.
-fn event(path_and_query: &str) -> Bytes {
-    let (path, query) = path_and_query
-        .split_once('?')
-        .unwrap_or((path_and_query, ""));
-    Bytes::from(
-        serde_json::json!({
-            "version": "2.0", "rawPath": path, "rawQueryString": query,
-            "headers": {}, "isBase64Encoded": false,
-            "requestContext": {"http": {"method": "GET", "path": path}}
-        })
-        .to_string(),
-    )
-}
-
-fn spawn_extension(api: SocketAddr, env: &[(&str, &str)]) -> tokio::process::Child {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_lambda-mesh-extension"));
-    command
-        .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    command.spawn().expect("extension starts")
-}
-
-/// The extension's exit and its log, within `limit` (else it is killed and the test fails).
-async fn exit_within(child: tokio::process::Child, limit: Duration) -> (Output, String) {
-    let output = tokio::time::timeout(limit, child.wait_with_output())
-        .await
-        .expect("the extension exits in time")
-        .expect("wait");
-    let log = String::from_utf8_lossy(&output.stderr).into_owned();
-    (output, log)
-}
-
-/// The `exit/error` report: its type header and message.
-fn exit_report(seen: &Seen) -> (String, String) {
-    let error_type = seen.headers["lambda-extension-function-error-type"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let body: serde_json::Value = serde_json::from_slice(&seen.body).unwrap();
-    assert_eq!(body["errorType"], error_type.as_str());
-    (
-        error_type,
-        body["errorMessage"].as_str().unwrap().to_owned(),
-    )
+/// The first `invocation/next` gets `GET path_and_query` after `delay`.
+fn event_after(delay: Duration, path_and_query: &str) -> Plan {
+    Plan::new(Next::EventAfter(delay, v2_get(path_and_query)))
 }
 
 #[tokio::test]
 async fn a_silent_api_fails_registration_within_the_call_timeout() {
     // Accepts connections and never answers.
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let holder = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((stream, _)) = listener.accept().await {
-            held.push(stream);
-            if held.len() > 100 {
-                break;
-            }
-        }
-    });
+    let silent = Silent::start().await;
+    let addr = silent.addr;
     let service = service::start().await;
     let port = service.addr.port().to_string();
     let started = Instant::now();
@@ -336,12 +53,11 @@ async fn a_silent_api_fails_registration_within_the_call_timeout() {
         "{log}"
     );
     assert!(!log.contains("panicked"), "{log}");
-    holder.abort();
 }
 
 #[tokio::test]
 async fn a_stalled_response_post_times_out_and_reports_exit_error() {
-    let mut plan = Plan::new(Next::EventAfter(Duration::ZERO));
+    let mut plan = event_after(Duration::ZERO, "/hello?name=mesh");
     plan.stall_response = true;
     let api = FakeApi::start(plan).await;
     let service = service::start().await;
@@ -368,7 +84,7 @@ async fn a_stalled_response_post_times_out_and_reports_exit_error() {
         waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
         "{waited:?}"
     );
-    let (error_type, message) = exit_report(&exit);
+    let (error_type, message) = error_report(&exit);
     assert_eq!(error_type, "LambdaMesh.LambdaApiFailed");
     assert!(
         message.contains("lambda api call invocation/response got no answer within")
@@ -382,8 +98,7 @@ async fn a_stalled_response_post_times_out_and_reports_exit_error() {
 
 #[tokio::test]
 async fn long_polls_held_past_the_call_timeout_do_not_fail() {
-    let mut plan = Plan::new(Next::EventAfter(Duration::from_millis(1500)));
-    plan.path = "/hello?name=late";
+    let plan = event_after(Duration::from_millis(1500), "/hello?name=late");
     let api = FakeApi::start(plan).await;
     let service = service::start().await;
     let port = service.addr.port().to_string();
@@ -409,7 +124,7 @@ async fn long_polls_held_past_the_call_timeout_do_not_fail() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(child.try_wait().unwrap().is_none(), "the extension exited");
     assert!(api.seen("/exit/error").is_none(), "{:?}", api.paths());
-    api.shutdown.notify_one();
+    api.shutdown();
     let (output, log) = exit_within(child, Duration::from_secs(5)).await;
     assert!(output.status.success(), "{log}");
     assert!(!log.contains("no answer within"), "{log}");
@@ -431,7 +146,7 @@ async fn a_long_poll_whose_connection_closes_fails_with_a_typed_error() {
         "{:?}",
         started.elapsed()
     );
-    let (error_type, message) = exit_report(&exit);
+    let (error_type, message) = error_report(&exit);
     assert_eq!(error_type, "LambdaMesh.LambdaApiFailed");
     assert!(
         message.contains("the lambda api closed the connection during invocation/next"),
@@ -444,8 +159,7 @@ async fn a_long_poll_whose_connection_closes_fails_with_a_typed_error() {
 
 #[tokio::test]
 async fn a_streamed_response_may_outlast_the_call_timeout() {
-    let mut plan = Plan::new(Next::EventAfter(Duration::ZERO));
-    plan.path = "/stream-gated";
+    let plan = event_after(Duration::ZERO, "/stream-gated");
     let api = FakeApi::start(plan).await;
     let service = service::start().await;
     let port = service.addr.port().to_string();
@@ -459,20 +173,14 @@ async fn a_streamed_response_may_outlast_the_call_timeout() {
     );
     api.wait_for("/invocation/next", Duration::from_secs(10))
         .await;
-    // Bounded: 1000 × 10 ms.
-    for _ in 0..1000 {
-        if api.invoked_at.lock().unwrap().is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let invoked_at = api.wait_invoked(Duration::from_secs(10)).await;
     // The stream stays open (first chunk sent) four times the call timeout, then ends.
     tokio::time::sleep(Duration::from_millis(800)).await;
     service.gate.notify_one();
     let posted = api
         .wait_for("/invocation/req-1/response", Duration::from_secs(5))
         .await;
-    assert!(posted.at - api.invoked_at() >= Duration::from_millis(800));
+    assert!(posted.at - invoked_at >= Duration::from_millis(800));
     let body = String::from_utf8_lossy(&posted.body);
     assert!(
         body.contains("first\n") && body.ends_with("second\n"),
@@ -480,14 +188,14 @@ async fn a_streamed_response_may_outlast_the_call_timeout() {
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(api.seen("/exit/error").is_none(), "{:?}", api.paths());
-    api.shutdown.notify_one();
+    api.shutdown();
     let (output, log) = exit_within(child, Duration::from_secs(5)).await;
     assert!(output.status.success(), "{log}");
 }
 
 #[tokio::test]
 async fn a_stalled_streamed_response_fails_at_the_deadline_not_the_call_timeout() {
-    let mut plan = Plan::new(Next::EventAfter(Duration::ZERO));
+    let mut plan = event_after(Duration::ZERO, "/hello?name=mesh");
     plan.stall_response = true;
     plan.deadline_in = Duration::from_millis(1500);
     let api = FakeApi::start(plan).await;
@@ -505,14 +213,14 @@ async fn a_stalled_streamed_response_fails_at_the_deadline_not_the_call_timeout(
         .wait_for("/extension/exit/error", Duration::from_secs(10))
         .await;
     // Deadline (1.5 s) plus the call timeout (0.2 s): far past the 0.2 s a fixed bound would give.
-    let waited = exit.at - api.invoked_at();
+    let waited = exit.at - api.invoked_at().unwrap();
     assert!(
         waited >= Duration::from_millis(1400) && waited < Duration::from_secs(5),
         "{waited:?}"
     );
     let posted = api.seen("/invocation/req-1/response").unwrap();
     assert!(String::from_utf8_lossy(&posted.body).ends_with("Hello, mesh!"));
-    let (error_type, message) = exit_report(&exit);
+    let (error_type, message) = error_report(&exit);
     assert_eq!(error_type, "LambdaMesh.LambdaApiFailed");
     assert!(
         message.contains("lambda api call invocation/response (streaming) got no answer within")
@@ -525,7 +233,7 @@ async fn a_stalled_streamed_response_fails_at_the_deadline_not_the_call_timeout(
 
 #[tokio::test]
 async fn a_bad_api_timeout_is_reported_through_init_error() {
-    let api = FakeApi::start(Plan::new(Next::EventAfter(Duration::ZERO))).await;
+    let api = FakeApi::start(event_after(Duration::ZERO, "/hello?name=mesh")).await;
     let child = spawn_extension(api.addr, &[("LAMBDA_MESH_API_TIMEOUT_MS", "0")]);
     let (output, log) = exit_within(child, Duration::from_secs(10)).await;
     assert_eq!(output.status.code(), Some(64), "{log}");

@@ -1,53 +1,66 @@
-//! Behaviour on the emulator: readiness, deadlines, crashes, streaming, compression, HEAD,
-//! `Expect`, error statuses, trace headers and the `AWS_LWA_*` names end to end.
+//! Behaviour on the emulator, one test each: readiness, deadlines, crashes, streaming,
+//! compression, HEAD, `Expect`, error statuses, trace headers and the `AWS_LWA_*` names end to end.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/harness.rs"]
 mod harness;
-#[path = "support/service.rs"]
-mod service;
+
+use lambda_mesh_tests::net::free_port;
+use lambda_mesh_tests::service;
 
 use std::io::Read;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn error_type(response: &lambda_mesh_emulator::InvokeResponse) -> String {
-    assert!(
-        response.function_error.is_some(),
-        "expected a function error, got {}",
-        String::from_utf8_lossy(&response.payload)
-    );
-    harness::json(response)["errorType"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
-
 fn get(path: &str, query: &str) -> Value {
     harness::v2_event("GET", path, query, &[], b"")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deadline_crash_status_head_expect_and_trace() {
-    let layer = harness::layer();
-    let code = harness::waiting_code();
-    let rust = service::start().await;
-    let mut function = harness::rust_service_function(
-        "rs",
-        layer.path(),
-        code.path(),
-        rust.addr.port(),
-        &[("LAMBDA_MESH_ERROR_STATUS_CODES", "502-504")],
-    );
-    function.timeout = 2;
-    let emulator = harness::start(vec![function]).await;
+/// The emulator running function `rs` (2 s timeout, error statuses 502-504) behind the layer,
+/// its service the in-test Rust one; everything dropped together.
+struct Rust {
+    emulator: lambda_mesh_emulator::Emulator,
+    _service: service::Service,
+    _layer: tempfile::TempDir,
+    _code: tempfile::TempDir,
+}
 
+impl Rust {
+    async fn start() -> Rust {
+        let layer = harness::layer();
+        let code = harness::waiting_code();
+        let service = service::start().await;
+        let mut function = harness::rust_service_function(
+            "rs",
+            layer.path(),
+            code.path(),
+            service.addr.port(),
+            &[("LAMBDA_MESH_ERROR_STATUS_CODES", "502-504")],
+        );
+        function.timeout = 2;
+        let emulator = harness::start(vec![function]).await;
+        Rust {
+            emulator,
+            _service: service,
+            _layer: layer,
+            _code: code,
+        }
+    }
+
+    async fn invoke(&self, event: &Value) -> lambda_mesh_emulator::InvokeResponse {
+        harness::invoke(&self.emulator, "rs", event).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_past_the_deadline_is_a_timeout_and_the_next_invocation_works() {
+    let rs = Rust::start().await;
     // Deadline: the service sleeps past the function timeout.
     let started = Instant::now();
-    let response = harness::invoke(&emulator, "rs", &get("/sleep", "ms=5000")).await;
-    assert_eq!(error_type(&response), "LambdaMesh.ServiceTimeout");
+    let response = rs.invoke(&get("/sleep", "ms=5000")).await;
+    assert_eq!(harness::error_type(&response), "LambdaMesh.ServiceTimeout");
     assert!(
         started.elapsed() < Duration::from_millis(2500),
         "{:?}",
@@ -60,38 +73,66 @@ async fn deadline_crash_status_head_expect_and_trace() {
     assert!(message.contains("deadline"), "{message}");
 
     // The next invocation works (a fresh connection: the timed-out one is never reused).
-    let response = harness::invoke(&emulator, "rs", &get("/hello", "name=again")).await;
+    let response = rs.invoke(&get("/hello", "name=again")).await;
     assert_eq!(
         harness::result_body(&harness::json(&response)),
         b"Hello, again!"
     );
+    rs.emulator.shutdown().await;
+}
 
-    // Crash mid-request: the service drops the connection without answering.
-    let response = harness::invoke(&emulator, "rs", &get("/crash", "")).await;
-    assert_eq!(error_type(&response), "LambdaMesh.ServiceUnavailable");
-    let response = harness::invoke(&emulator, "rs", &get("/hello", "name=after")).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_mid_request_is_service_unavailable_and_the_next_invocation_works() {
+    let rs = Rust::start().await;
+    // The service drops the connection without answering.
+    let response = rs.invoke(&get("/crash", "")).await;
+    assert_eq!(
+        harness::error_type(&response),
+        "LambdaMesh.ServiceUnavailable"
+    );
+    let response = rs.invoke(&get("/hello", "name=after")).await;
     assert_eq!(
         harness::result_body(&harness::json(&response)),
         b"Hello, after!"
     );
+    rs.emulator.shutdown().await;
+}
 
-    // Configured error statuses become invocation errors; others pass.
-    let response = harness::invoke(&emulator, "rs", &get("/status/503", "")).await;
-    assert_eq!(error_type(&response), "LambdaMesh.ServiceErrorStatus");
-    let response = harness::invoke(&emulator, "rs", &get("/status/500", "")).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_error_statuses_become_invocation_errors_and_others_pass() {
+    let rs = Rust::start().await;
+    let response = rs.invoke(&get("/status/503", "")).await;
+    assert_eq!(
+        harness::error_type(&response),
+        "LambdaMesh.ServiceErrorStatus"
+    );
+    let response = rs.invoke(&get("/status/500", "")).await;
     assert_eq!(harness::json(&response)["statusCode"], 500);
+    rs.emulator.shutdown().await;
+}
 
-    // A buffered result over Lambda's 6 MB limit is a typed error, and the extension lives on.
-    let response = harness::invoke(&emulator, "rs", &get("/big", "bytes=7000000")).await;
-    assert_eq!(error_type(&response), "LambdaMesh.ResponseTooLarge");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buffered_result_over_6_mb_is_response_too_large_and_the_extension_lives_on() {
+    let rs = Rust::start().await;
+    let response = rs.invoke(&get("/big", "bytes=7000000")).await;
+    assert_eq!(
+        harness::error_type(&response),
+        "LambdaMesh.ResponseTooLarge"
+    );
+    let response = rs.invoke(&get("/hello", "name=after")).await;
+    assert_eq!(
+        harness::result_body(&harness::json(&response)),
+        b"Hello, after!"
+    );
+    rs.emulator.shutdown().await;
+}
 
-    // HEAD: no body, the service's content-length kept.
-    let response = harness::invoke(
-        &emulator,
-        "rs",
-        &harness::v2_event("HEAD", "/big", "bytes=321", &[], b""),
-    )
-    .await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_has_no_body_and_keeps_the_services_content_length() {
+    let rs = Rust::start().await;
+    let response = rs
+        .invoke(&harness::v2_event("HEAD", "/big", "bytes=321", &[], b""))
+        .await;
     let result = harness::json(&response);
     assert_eq!(result["statusCode"], 200, "{result}");
     assert!(harness::result_body(&result).is_empty());
@@ -99,8 +140,13 @@ async fn deadline_crash_status_head_expect_and_trace() {
         harness::result_header(&result, "content-length"),
         Some("321")
     );
+    rs.emulator.shutdown().await;
+}
 
-    // Expect: 100-continue is not forwarded (the body is already complete); the body arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expect_and_connection_listed_headers_are_not_forwarded_and_the_body_arrives() {
+    let rs = Rust::start().await;
+    // Expect: 100-continue is not forwarded (the body is already complete).
     let event = harness::v2_event(
         "POST",
         "/echo",
@@ -114,7 +160,7 @@ async fn deadline_crash_status_head_expect_and_trace() {
         b"\x00\x01binary\xff",
     );
     let echo: Value = serde_json::from_slice(&harness::result_body(&harness::json(
-        &harness::invoke(&emulator, "rs", &event).await,
+        &rs.invoke(&event).await,
     )))
     .unwrap();
     let names: Vec<&str> = echo["headers"]
@@ -129,21 +175,22 @@ async fn deadline_crash_status_head_expect_and_trace() {
     );
     assert!(names.contains(&"x-keep"), "{names:?}");
     assert_eq!(echo["body_base64"], "AAFiaW5hcnn/");
+    rs.emulator.shutdown().await;
+}
 
-    // An HTTP event the adapter cannot decode is an invalid event with a readable message.
-    let response = harness::invoke(
-        &emulator,
-        "rs",
-        &serde_json::json!({"version": "2.0", "rawPath": 5, "requestContext": {"http": {"method": "GET"}}}),
-    )
-    .await;
-    assert_eq!(error_type(&response), "LambdaMesh.InvalidEvent");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_event_the_adapter_cannot_decode_is_an_invalid_event() {
+    let rs = Rust::start().await;
+    let response = rs
+        .invoke(&serde_json::json!({"version": "2.0", "rawPath": 5, "requestContext": {"http": {"method": "GET"}}}))
+        .await;
+    assert_eq!(harness::error_type(&response), "LambdaMesh.InvalidEvent");
     let message = harness::json(&response)["errorMessage"]
         .as_str()
         .unwrap()
         .to_owned();
     assert!(message.contains("rawPath"), "{message}");
-    emulator.shutdown().await;
+    rs.emulator.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -429,7 +476,10 @@ async fn lwa_variables_end_to_end() {
         .iter()
         .any(|h| h[0] == "authorization" && h[1] == "Bearer t"));
     let response = harness::invoke(&emulator, "lwa", &get("/stage/status/418", "")).await;
-    assert_eq!(error_type(&response), "LambdaMesh.ServiceErrorStatus");
+    assert_eq!(
+        harness::error_type(&response),
+        "LambdaMesh.ServiceErrorStatus"
+    );
     let sqs = serde_json::json!({"Records": [{"eventSource": "aws:sqs", "body": "hi"}]});
     let echo: Value =
         serde_json::from_slice(&harness::invoke(&emulator, "lwa", &sqs).await.payload).unwrap();
@@ -442,7 +492,7 @@ async fn lwa_variables_end_to_end() {
 async fn readiness_waits_for_a_late_service() {
     let layer = harness::layer();
     let code = harness::waiting_code();
-    let port = service::free_port();
+    let port = free_port();
     let late = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(700)).await;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
@@ -471,7 +521,7 @@ async fn readiness_waits_for_a_late_service() {
 async fn readiness_expiry_fails_init() {
     let layer = harness::layer();
     let code = harness::waiting_code();
-    let port = service::free_port();
+    let port = free_port();
     let emulator = harness::start(vec![harness::rust_service_function(
         "never",
         layer.path(),
@@ -491,7 +541,7 @@ async fn readiness_expiry_fails_init() {
 async fn async_init_finishes_init_and_the_first_invocation_waits() {
     let layer = harness::layer();
     let code = harness::waiting_code();
-    let port = service::free_port();
+    let port = free_port();
     let emulator = harness::start(vec![harness::rust_service_function(
         "async",
         layer.path(),

@@ -6,12 +6,11 @@
 
 #[path = "support/harness.rs"]
 mod harness;
-#[path = "support/service.rs"]
-mod service;
 
 use base64::Engine as _;
 use bytes::Bytes;
 use lambda_mesh_adapter::{decode_event, DecodeOptions, EventShape};
+use lambda_mesh_tests::service;
 use serde_json::Value;
 
 const FIXTURES: [&str; 8] = [

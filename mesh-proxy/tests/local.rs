@@ -1,5 +1,5 @@
 //! mesh-proxy in-process with the local invoker: every payload format and mode, and each error
-//! mapping triggered for real against the embedded emulator running `tests/data/fn`.
+//! mapping triggered for real against the embedded emulator running the shared test function (`tests/data/python-fn`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Full};
+use lambda_mesh_tests::metrics;
 use support::harness::*;
 
 #[tokio::test]
@@ -59,8 +60,12 @@ async fn v2_requests_round_trip_over_http1_and_h2c() {
         assert_eq!(event["requestContext"]["http"]["method"], "POST");
     }
     let text = proxy.metrics().render();
-    assert!(
-        text.contains("mesh_proxy_requests_total{upstream=\"echo\",status=\"200\"} 2"),
+    assert_eq!(
+        metrics::value(
+            &text,
+            "mesh_proxy_requests_total{upstream=\"echo\",status=\"200\"}"
+        ),
+        Some(2.0),
         "{text}"
     );
     proxy.shutdown().await;
@@ -87,7 +92,8 @@ async fn envoy_passthrough_async_and_head() {
         .unwrap();
     let (response, body) = collect(send(&client(), request).await).await;
     assert_eq!(response.status(), 200);
-    assert_eq!(json(&body), serde_json::json!({"order": 7}));
+    // A non-HTTP event is echoed by the test function under "event": the body arrived as it was.
+    assert_eq!(json(&body)["event"], serde_json::json!({"order": 7}));
     let request = Request::post(format!("http://{raw}/anything"))
         .body(Full::new(Bytes::from_static(b"not json")))
         .unwrap();
@@ -112,15 +118,26 @@ async fn envoy_passthrough_async_and_head() {
     proxy.shutdown().await;
 }
 
-#[tokio::test]
-async fn function_errors_invalid_results_timeouts_and_missing_qualifiers() {
-    let proxy = start(&format!(
+/// A proxy with upstream `fn` (1 s timeout) and `gone` (a qualifier the function lacks).
+async fn errors_proxy() -> mesh_proxy::Proxy {
+    start(&format!(
         "{}{}{}",
         upstream_table("fn", "fn", "timeout = 1"),
         upstream_table("gone", "fn", "qualifier = \"nope\""),
         function_table("fn", "")
     ))
-    .await;
+    .await
+}
+
+/// `mesh_proxy_function_errors_total` of upstream `fn`, absent counting as 0.
+fn function_errors(proxy: &mesh_proxy::Proxy) -> f64 {
+    let text = proxy.metrics().render();
+    metrics::value(&text, "mesh_proxy_function_errors_total{upstream=\"fn\"}").unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn a_function_error_is_502_and_counted() {
+    let proxy = errors_proxy().await;
     let addr = proxy.upstream_addr("fn").unwrap();
     let (response, body) = get(addr, "/raise").await;
     assert_eq!(response.status(), 502);
@@ -134,27 +151,40 @@ async fn function_errors_invalid_results_timeouts_and_missing_qualifiers() {
             .contains("raised on purpose"),
         "{body}"
     );
+    assert_eq!(function_errors(&proxy), 1.0);
+    proxy.shutdown().await;
+}
 
-    let (response, body) = get(addr, "/invalid").await;
+#[tokio::test]
+async fn an_invalid_function_result_is_502_and_not_a_function_error() {
+    let proxy = errors_proxy().await;
+    let (response, body) = get(proxy.upstream_addr("fn").unwrap(), "/invalid").await;
     assert_eq!(response.status(), 502);
     assert_eq!(json(&body)["error"], "invalid_function_result");
+    assert_eq!(function_errors(&proxy), 0.0);
+    proxy.shutdown().await;
+}
 
+#[tokio::test]
+async fn an_upstream_timeout_is_504_in_time_and_not_a_function_error() {
+    let proxy = errors_proxy().await;
     let started = Instant::now();
-    let (response, body) = get(addr, "/sleep?s=3").await;
+    let (response, body) = get(proxy.upstream_addr("fn").unwrap(), "/sleep?s=3").await;
     assert_eq!(response.status(), 504);
     assert_eq!(json(&body)["error"], "timeout");
     assert!(started.elapsed() < Duration::from_millis(2500));
+    assert_eq!(function_errors(&proxy), 0.0);
+    proxy.shutdown().await;
+}
 
+#[tokio::test]
+async fn a_missing_qualifier_is_function_not_found() {
+    let proxy = errors_proxy().await;
     let (response, body) = get(proxy.upstream_addr("gone").unwrap(), "/echo").await;
     assert_eq!(response.status(), 502);
     let body = json(&body);
     assert_eq!(body["error"], "function_not_found");
     assert!(body["message"].as_str().unwrap().contains("`fn`"), "{body}");
-    let text = proxy.metrics().render();
-    assert!(
-        text.contains("mesh_proxy_function_errors_total{upstream=\"fn\"} 1"),
-        "{text}"
-    );
     proxy.shutdown().await;
 }
 
@@ -185,12 +215,14 @@ async fn throttling_after_retries_is_429_and_overload_is_503() {
     );
     assert_eq!(json(&b.1)["error"], "throttled");
     let text = proxy.metrics().render();
-    assert!(
-        text.contains("mesh_proxy_retries_total{upstream=\"one\"} 1"),
+    assert_eq!(
+        metrics::value(&text, "mesh_proxy_retries_total{upstream=\"one\"}"),
+        Some(1.0),
         "{text}"
     );
-    assert!(
-        text.contains("mesh_proxy_throttles_total{upstream=\"one\"} 2"),
+    assert_eq!(
+        metrics::value(&text, "mesh_proxy_throttles_total{upstream=\"one\"}"),
+        Some(2.0),
         "{text}"
     );
 
@@ -287,8 +319,12 @@ async fn size_and_header_limits_are_enforced_before_any_invoke() {
     assert!(answer.starts_with("HTTP/1.1 501"), "{answer}");
 
     let text = proxy.metrics().render();
+    let invokes = metrics::value(
+        &text,
+        "mesh_proxy_invoke_duration_seconds_count{upstream=\"sync\"}",
+    );
     assert!(
-        !text.contains("mesh_proxy_invoke_duration_seconds_count{upstream=\"sync\"} 1"),
+        matches!(invokes, None | Some(0.0)),
         "no invoke was made: {text}"
     );
     proxy.shutdown().await;
@@ -343,8 +379,9 @@ async fn streamed_responses_arrive_chunk_by_chunk_and_abort_on_failure() {
         assert!(result.is_err(), "an aborted stream must not look complete");
     }
     let text = proxy.metrics().render();
-    assert!(
-        text.contains("mesh_proxy_stream_aborts_total{upstream=\"live\"} 2"),
+    assert_eq!(
+        metrics::value(&text, "mesh_proxy_stream_aborts_total{upstream=\"live\"}"),
+        Some(2.0),
         "{text}"
     );
     proxy.shutdown().await;
@@ -371,16 +408,25 @@ async fn admin_reports_health_readiness_and_metrics() {
         .unwrap()
         .starts_with("text/plain; version=0.0.4"));
     let text = String::from_utf8(body.to_vec()).unwrap();
-    assert!(
-        text.contains("mesh_proxy_requests_total{upstream=\"fn\",status=\"200\"} 1"),
+    assert_eq!(
+        metrics::value(
+            &text,
+            "mesh_proxy_requests_total{upstream=\"fn\",status=\"200\"}"
+        ),
+        Some(1.0),
         "{text}"
     );
-    assert!(
-        text.contains("mesh_proxy_invoke_duration_seconds_count{upstream=\"fn\"} 1"),
+    assert_eq!(
+        metrics::value(
+            &text,
+            "mesh_proxy_invoke_duration_seconds_count{upstream=\"fn\"}"
+        ),
+        Some(1.0),
         "{text}"
     );
-    assert!(
-        text.contains("mesh_proxy_in_flight{upstream=\"fn\"} 0"),
+    assert_eq!(
+        metrics::value(&text, "mesh_proxy_in_flight{upstream=\"fn\"}"),
+        Some(0.0),
         "{text}"
     );
     proxy.shutdown().await;

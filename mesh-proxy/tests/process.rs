@@ -14,10 +14,11 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use lambda_mesh_emulator::{Emulator, EmulatorConfig, FunctionConfig};
+use lambda_mesh_tests::metrics;
 use support::harness::{
     client, collect, function_dir, function_table, get, json, send, upstream_table,
 };
-use support::process::{check, MeshProxy, AWS_ENV};
+use support::process::{check, AWS_ENV};
 
 fn write(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
     let path = dir.path().join("mesh.toml");
@@ -29,43 +30,59 @@ fn admin() -> &'static str {
     "drain_timeout = 10\n[admin]\nlisten = \"127.0.0.1:0\"\n"
 }
 
-#[test]
-fn check_accepts_good_files_and_rejects_bad_ones_with_64() {
-    let dir = tempfile::tempdir().unwrap();
-    let good = format!(
+/// A valid config: the admin listener, upstream `fn` and its function.
+fn good() -> String {
+    format!(
         "{}{}{}",
         admin(),
         upstream_table("fn", "fn", ""),
         function_table("fn", "")
-    );
-    let path = write(&dir, &good);
-    let (code, text) = check(&path, &[]);
-    assert_eq!(code, 0, "{text}");
+    )
+}
 
-    let bad = good.replace("function = \"fn\"", "function = \"fn\"\ntimeout_ms = 5");
-    let path = write(&dir, &bad);
-    let (code, text) = check(&path, &[]);
+#[test]
+fn check_accepts_a_good_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, text) = check(&write(&dir, &good()), &[]);
+    assert_eq!(code, 0, "{text}");
+}
+
+#[test]
+fn check_rejects_an_unknown_key_with_64_naming_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = good().replace("function = \"fn\"", "function = \"fn\"\ntimeout_ms = 5");
+    let (code, text) = check(&write(&dir, &bad), &[]);
     assert_eq!(code, 64, "{text}");
     assert!(
         text.contains("mesh.toml:8: key `upstream[0].timeout_ms`"),
         "{text}"
     );
     assert!(text.contains("unknown field"), "{text}");
+}
 
-    let path = write(&dir, &good);
-    let (code, text) = check(&path, &[("MESH_PROXY_LOG_FORMAT", "yaml")]);
+#[test]
+fn check_rejects_a_bad_environment_variable_with_64_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, text) = check(&write(&dir, &good()), &[("MESH_PROXY_LOG_FORMAT", "yaml")]);
     assert_eq!(code, 64, "{text}");
     assert!(text.contains("MESH_PROXY_LOG_FORMAT"), "{text}");
+}
 
+#[test]
+fn check_rejects_a_missing_file_with_64() {
+    let dir = tempfile::tempdir().unwrap();
     let (code, text) = check(&dir.path().join("missing.toml"), &[]);
     assert_eq!(code, 64, "{text}");
+}
 
-    // An aws upstream with no region anywhere fails at start, also with 64.
+#[test]
+fn an_aws_upstream_without_a_region_fails_at_start_with_64() {
+    let dir = tempfile::tempdir().unwrap();
     let path = write(
         &dir,
         &format!("{}{}", admin(), upstream_table("x", "x", "")),
     );
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mesh-proxy"))
+    let output = std::process::Command::new(support::process::binary())
         .arg("--config")
         .arg(&path)
         .env_remove("AWS_REGION")
@@ -88,116 +105,112 @@ fn python_function(name: &str, extra: impl FnOnce(&mut FunctionConfig)) -> Funct
     function
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn aws_invoker_signs_calls_and_maps_lambda_errors() {
-    let emulator = Emulator::start(EmulatorConfig {
-        functions: vec![
-            python_function("fn", |_| {}),
-            python_function("narrow", |f| f.reserved_concurrency = Some(1)),
-        ],
-    })
-    .await
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let lambda = listener.local_addr().unwrap();
-    let serving = emulator.clone();
-    tokio::spawn(async move { serving.serve_invoke_api(listener).await });
-    let (recorder, recorded) = lambda_mesh_tests::recorder::start(lambda).await;
+/// The emulator's Invoke API (functions `fn`, and `narrow` with reserved concurrency 1) behind the
+/// recorder, and the mesh-proxy binary's aws invoker pointed at it with JSON logs: upstreams `sync`,
+/// `arn` (an ARN in eu-west-1), `later` (asynchronous), `live` (streaming), `missing` (no such
+/// function) and `narrow` (one retry).
+struct Aws {
+    proxy: support::process::MeshProxy,
+    recorded: lambda_mesh_tests::recorder::Recorded,
+    emulator: Emulator,
+    _dir: tempfile::TempDir,
+}
 
-    let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "{}[aws]\nregion = \"us-east-1\"\nendpoint_url = \"http://{recorder}\"\n{}{}{}{}{}{}",
-        admin(),
-        upstream_table("sync", "fn", ""),
-        upstream_table(
-            "arn",
-            "arn:aws:lambda:eu-west-1:123456789012:function:fn",
-            ""
-        ),
-        upstream_table("later", "fn", "invocation_mode = \"asynchronous\""),
-        upstream_table("live", "fn", "response_streaming = true"),
-        upstream_table("missing", "nothing-here", ""),
-        upstream_table("narrow", "narrow", "retries = 1"),
-    );
-    let path = write(&dir, &text);
-    let mut env = AWS_ENV.to_vec();
-    env.push(("MESH_PROXY_LOG_FORMAT", "json"));
-    let proxy = MeshProxy::start(&path, &env);
-
-    let request = Request::get(format!("http://{}/echo?a=1", proxy.upstream("sync")))
-        .header("authorization", "Bearer caller-token-do-not-log")
-        .header("x-client-secret", "client-header")
-        .body(Full::default())
+impl Aws {
+    async fn start() -> Aws {
+        let emulator = Emulator::start(EmulatorConfig {
+            functions: vec![
+                python_function("fn", |_| {}),
+                python_function("narrow", |f| f.reserved_concurrency = Some(1)),
+            ],
+        })
+        .await
         .unwrap();
-    let (response, body) = collect(send(&client(), request).await).await;
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["x-lambda-executed-version"], "$LATEST");
-    let event = &json(&body)["event"];
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let lambda = listener.local_addr().unwrap();
+        let serving = emulator.clone();
+        tokio::spawn(async move { serving.serve_invoke_api(listener).await });
+        let (recorder, recorded) = lambda_mesh_tests::recorder::start(lambda).await;
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "{}[aws]\nregion = \"us-east-1\"\nendpoint_url = \"http://{recorder}\"\n{}{}{}{}{}{}",
+            admin(),
+            upstream_table("sync", "fn", ""),
+            upstream_table(
+                "arn",
+                "arn:aws:lambda:eu-west-1:123456789012:function:fn",
+                ""
+            ),
+            upstream_table("later", "fn", "invocation_mode = \"asynchronous\""),
+            upstream_table("live", "fn", "response_streaming = true"),
+            upstream_table("missing", "nothing-here", ""),
+            upstream_table("narrow", "narrow", "retries = 1"),
+        );
+        let path = write(&dir, &text);
+        let mut env = AWS_ENV.to_vec();
+        env.push(("MESH_PROXY_LOG_FORMAT", "json"));
+        let proxy = support::process::start(&path, &env);
+        Aws {
+            proxy,
+            recorded,
+            emulator,
+            _dir: dir,
+        }
+    }
+
+    /// A GET on upstream `sync` with a caller token and a caller header, answered 200.
+    async fn sync_with_caller_headers(&self) -> serde_json::Value {
+        let request = Request::get(format!("http://{}/echo?a=1", self.proxy.upstream("sync")))
+            .header("authorization", "Bearer caller-token-do-not-log")
+            .header("x-client-secret", "client-header")
+            .body(Full::default())
+            .unwrap();
+        let (response, body) = collect(send(&client(), request).await).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-lambda-executed-version"], "$LATEST");
+        json(&body)
+    }
+
+    async fn metrics(&self) -> String {
+        let (_, metrics) = get(self.proxy.admin, "/metrics").await;
+        String::from_utf8(metrics.to_vec()).unwrap()
+    }
+
+    async fn stop(self) {
+        drop(self.proxy);
+        self.emulator.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_invoker_sends_the_callers_headers_inside_the_event() {
+    let aws = Aws::start().await;
+    let answer = aws.sync_with_caller_headers().await;
+    let event = &answer["event"];
     assert_eq!(event["headers"]["x-client-secret"], "client-header");
     assert_eq!(
         event["headers"]["authorization"],
         "Bearer caller-token-do-not-log"
     );
+    aws.stop().await;
+}
 
-    let (response, _) = get(proxy.upstream("arn"), "/echo").await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_invoker_signs_every_call_for_the_arns_region_without_the_callers_headers() {
+    let aws = Aws::start().await;
+    aws.sync_with_caller_headers().await;
+    let (response, _) = get(aws.proxy.upstream("arn"), "/echo").await;
     assert_eq!(response.status(), 200);
-
-    let (response, body) = get(proxy.upstream("later"), "/echo").await;
-    assert_eq!(response.status(), 202);
-    assert!(!json(&body)["requestId"].as_str().unwrap().is_empty());
-
-    let request = Request::get(format!("http://{}/stream", proxy.upstream("live")))
+    let request = Request::get(format!("http://{}/stream", aws.proxy.upstream("live")))
         .body(Full::default())
         .unwrap();
-    let response = send(&client(), request).await;
+    let (response, _) = collect(send(&client(), request).await).await;
     assert_eq!(response.status(), 201);
-    let mut body = response.into_body();
-    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
-    let first_at = Instant::now();
-    assert_eq!(first, "first\n");
-    let rest = body.collect().await.unwrap().to_bytes();
-    assert_eq!(rest, "second\nthird\n");
-    assert!(first_at.elapsed() >= Duration::from_millis(450));
-
-    let request = Request::get(format!("http://{}/stream-fail", proxy.upstream("live")))
-        .body(Full::default())
-        .unwrap();
-    let response = send(&client(), request).await;
-    assert!(response.into_body().collect().await.is_err());
-
-    let (response, body) = get(proxy.upstream("missing"), "/echo").await;
-    assert_eq!(response.status(), 502);
-    let body = json(&body);
-    assert_eq!(body["error"], "function_not_found");
-    assert!(
-        body["message"].as_str().unwrap().contains("nothing-here"),
-        "{body}"
-    );
-
-    let narrow = proxy.upstream("narrow");
-    let (a, b) = tokio::join!(get(narrow, "/sleep?s=1.5"), async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        get(narrow, "/echo").await
-    });
-    assert_eq!(a.0.status(), 200);
-    assert_eq!(b.0.status(), 429);
-    assert!(b.0.headers().contains_key("retry-after"));
-
-    let (_, metrics) = get(proxy.admin, "/metrics").await;
-    let metrics = String::from_utf8(metrics.to_vec()).unwrap();
-    assert!(
-        metrics.contains("mesh_proxy_retries_total{upstream=\"narrow\"} 1"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("mesh_proxy_stream_aborts_total{upstream=\"live\"} 1"),
-        "{metrics}"
-    );
 
     // What reached "Lambda": signed with the test credentials; the caller's headers unsigned
     // and not sent as HTTP headers at all (they live only inside the event).
-    let recorded = recorded.lock().unwrap().clone();
-    assert!(recorded.len() >= 8, "{}", recorded.len());
+    let recorded = aws.recorded.lock().unwrap().clone();
+    assert!(recorded.len() >= 3, "{}", recorded.len());
     for (method, path, headers) in &recorded {
         assert_eq!(method, "POST");
         let authorization = headers["authorization"].to_str().unwrap();
@@ -229,8 +242,64 @@ async fn aws_invoker_signs_calls_and_maps_lambda_errors() {
         .any(|(_, p, _)| p.contains("response-streaming-invocations")));
     assert!(recorded.iter().any(|(_, p, _)| p == "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aeu-west-1%3A123456789012%3Afunction%3Afn/invocations"
         || p.contains("eu-west-1")));
+    aws.stop().await;
+}
 
-    let logs = proxy.stderr();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_invoker_asynchronous_is_202_with_a_request_id() {
+    let aws = Aws::start().await;
+    let (response, body) = get(aws.proxy.upstream("later"), "/echo").await;
+    assert_eq!(response.status(), 202);
+    assert!(!json(&body)["requestId"].as_str().unwrap().is_empty());
+    aws.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_invoker_streams_chunk_by_chunk_and_aborts_a_failed_stream() {
+    let aws = Aws::start().await;
+    let live = aws.proxy.upstream("live");
+    let request = Request::get(format!("http://{live}/stream"))
+        .body(Full::default())
+        .unwrap();
+    let response = send(&client(), request).await;
+    assert_eq!(response.status(), 201);
+    let mut body = response.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    let first_at = Instant::now();
+    assert_eq!(first, "first\n");
+    let rest = body.collect().await.unwrap().to_bytes();
+    assert_eq!(rest, "second\nthird\n");
+    assert!(first_at.elapsed() >= Duration::from_millis(450));
+
+    let request = Request::get(format!("http://{live}/stream-fail"))
+        .body(Full::default())
+        .unwrap();
+    let response = send(&client(), request).await;
+    assert!(response.into_body().collect().await.is_err());
+    let metrics = aws.metrics().await;
+    assert_eq!(
+        metrics::value(
+            &metrics,
+            "mesh_proxy_stream_aborts_total{upstream=\"live\"}"
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    aws.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_invoker_maps_a_missing_function_to_502_with_an_access_line() {
+    let aws = Aws::start().await;
+    let (response, body) = get(aws.proxy.upstream("missing"), "/echo").await;
+    assert_eq!(response.status(), 502);
+    let body = json(&body);
+    assert_eq!(body["error"], "function_not_found");
+    assert!(
+        body["message"].as_str().unwrap().contains("nothing-here"),
+        "{body}"
+    );
+    let logs = aws.proxy.stderr();
     let access: Vec<serde_json::Value> = logs
         .lines()
         .filter(|l| l.contains("mesh_proxy::access"))
@@ -244,6 +313,37 @@ async fn aws_invoker_signs_calls_and_maps_lambda_errors() {
     assert!(line["request_id"].as_str().is_some_and(|id| !id.is_empty()));
     assert!(line["aws_request_id"].is_string());
     assert!(line["duration_us"].is_u64());
+    aws.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_invoker_retries_a_throttle_then_answers_429_with_retry_after() {
+    let aws = Aws::start().await;
+    let narrow = aws.proxy.upstream("narrow");
+    let (a, b) = tokio::join!(get(narrow, "/sleep?s=1.5"), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        get(narrow, "/echo").await
+    });
+    assert_eq!(a.0.status(), 200);
+    assert_eq!(b.0.status(), 429);
+    assert!(b.0.headers().contains_key("retry-after"));
+    let metrics = aws.metrics().await;
+    assert_eq!(
+        metrics::value(&metrics, "mesh_proxy_retries_total{upstream=\"narrow\"}"),
+        Some(1.0),
+        "{metrics}"
+    );
+    aws.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_invoker_never_logs_credentials_tokens_or_signatures() {
+    let aws = Aws::start().await;
+    aws.sync_with_caller_headers().await;
+    let (response, _) = get(aws.proxy.upstream("missing"), "/echo").await;
+    assert_eq!(response.status(), 502);
+    let logs = aws.proxy.stderr();
+    assert!(logs.contains("mesh_proxy::access"), "{logs}");
     for secret in [
         "very-secret-key-do-not-log",
         "session-token-do-not-log",
@@ -252,8 +352,7 @@ async fn aws_invoker_signs_calls_and_maps_lambda_errors() {
     ] {
         assert!(!logs.contains(secret), "{secret} leaked into the logs");
     }
-    drop(proxy);
-    emulator.shutdown().await;
+    aws.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -266,7 +365,7 @@ async fn sighup_reloads_and_sigterm_drains_in_flight_requests() {
         function_table("fn", "")
     );
     let path = write(&dir, &first);
-    let mut proxy = MeshProxy::start(&path, &[]);
+    let mut proxy = support::process::start(&path, &[]);
     let addr = proxy.upstream("fn");
     let (_, body) = get(addr, "/echo").await;
     assert_eq!(json(&body)["event"]["version"], "2.0");

@@ -1,36 +1,13 @@
-//! Workspace binaries as child processes: found next to the test executable (built by
-//! `make build`), stdout read line by line, stderr kept, stopped on drop (SIGTERM, then SIGKILL).
+//! Child processes (the workspace's binaries, from [`crate::workspace::binary`] or
+//! `CARGO_BIN_EXE_*`): stdout read line by line, stderr kept, stopped on drop (SIGTERM, then
+//! SIGKILL).
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// `target/debug/NAME`: test executables live in `target/debug/deps/`.
-pub fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/debug/deps/test");
-    let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: run `make build` (cargo build --workspace --bins) first",
-        path.display()
-    );
-    path
-}
-
-/// The workspace root.
-pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
 
 /// A running child process.
 pub struct Proc {
@@ -41,7 +18,7 @@ pub struct Proc {
 
 impl Proc {
     /// Start `binary` with `args` and `env`.
-    pub fn start(binary: PathBuf, args: &[&str], env: &[(&str, &str)]) -> Proc {
+    pub fn start(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> Proc {
         let mut command = Command::new(binary);
         command.args(args);
         for (key, value) in env {

@@ -1,9 +1,6 @@
 //! A pass-through HTTP proxy in front of the emulator's Invoke API that records every request
 //! head, so tests can look at what the aws invoker actually sent (SigV4 headers included).
 
-// Test support: a panic here is a test failure, so unwrap is the right tool.
-#![allow(clippy::unwrap_used)]
-
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

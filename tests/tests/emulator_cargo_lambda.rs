@@ -5,9 +5,6 @@
 //! already built function binary against cargo-lambda's Runtime API itself.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "emulator_support/support.rs"]
-mod support;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -15,8 +12,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvokeWithResponseStreamResponseEvent;
 use lambda_mesh_emulator::FunctionConfig;
+use lambda_mesh_tests::emulator::Running;
+use lambda_mesh_tests::functions::{binary_function, python_fn};
+use lambda_mesh_tests::net::free_port;
+use lambda_mesh_tests::workspace::{find_tool, root};
 use serde_json::{json, Value};
-use support::{binary_function, find_tool, python_fixture, Running};
 
 const ECHO: &str = env!("CARGO_BIN_EXE_emulator-echo-fn");
 const STREAM: &str = env!("CARGO_BIN_EXE_emulator-stream-fn");
@@ -33,21 +33,13 @@ impl Drop for Processes {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `cargo lambda watch --only-lambda-apis` on a free port, with `program` as its function.
 async fn cargo_lambda(program: &Path, code: &Path, processes: &mut Processes) -> String {
     let cargo_lambda = find_tool("cargo-lambda").expect(
         "cargo-lambda is missing: run `make deps-python` (pip install cargo-lambda into .venv)",
     );
     let port = free_port();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let repo = root();
     processes.0.push(
         Command::new(cargo_lambda)
             .args([
@@ -98,8 +90,10 @@ async fn cargo_lambda(program: &Path, code: &Path, processes: &mut Processes) ->
 async fn same_payloads_through_both_and_the_known_differences() {
     let code = tempfile::tempdir().unwrap();
     let mut processes = Processes(Vec::new());
-    let theirs = support::client(&cargo_lambda(Path::new(ECHO), code.path(), &mut processes).await);
-    let mut python = FunctionConfig::new("python", python_fixture());
+    let theirs = lambda_mesh_tests::sdk::client(
+        &cargo_lambda(Path::new(ECHO), code.path(), &mut processes).await,
+    );
+    let mut python = FunctionConfig::new("python", python_fn());
     python.timeout = 5;
     let running = Running::start(vec![
         binary_function("_", ECHO, code.path()),
@@ -193,9 +187,10 @@ async fn same_payloads_through_both_and_the_known_differences() {
 #[tokio::test]
 async fn runtime_api_metadata_differs_where_cargo_lambda_is_unfaithful() {
     let mut processes = Processes(Vec::new());
-    let fixture = python_fixture();
-    let theirs =
-        support::client(&cargo_lambda(&fixture.join("bootstrap"), &fixture, &mut processes).await);
+    let fixture = python_fn();
+    let theirs = lambda_mesh_tests::sdk::client(
+        &cargo_lambda(&fixture.join("bootstrap"), &fixture, &mut processes).await,
+    );
     let mut python = FunctionConfig::new("_", fixture);
     python.timeout = 5;
     let running = Running::start(vec![python]).await;

@@ -2,31 +2,20 @@
 //! aws-sdk-lambda, and spinning down on SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "emulator_support/support.rs"]
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::primitives::Blob;
-use support::python_fixture;
+use lambda_mesh_tests::functions::python_fn;
+use lambda_mesh_tests::workspace::binary;
 
 const ECHO: &str = env!("CARGO_BIN_EXE_emulator-echo-fn");
 
-/// `lambda-emulator`, built by `make build` (`cargo build --workspace --bins`) next to this test.
+/// `lambda-emulator`, built for this test run.
 fn emulator_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
-    let path = dir.join("lambda-emulator");
-    assert!(
-        path.is_file(),
-        "{} is missing: build the workspace binaries first (`make build`, or \
-         `cargo build -p lambda-mesh-emulator --bins` with the same target dir)",
-        path.display()
-    );
-    path
+    binary("lambda-emulator")
 }
 
 /// SIGTERM (then SIGKILL) the child on drop, so it spins its functions down and nothing is left behind.
@@ -66,7 +55,7 @@ async fn prints_listening_and_ready_serves_and_spins_down_on_sigterm() {
             .args(["--listen", "127.0.0.1:0", "--function"])
             .arg(format!("echo={ECHO}"))
             .arg("--function")
-            .arg(format!("py={}", python_fixture().display()))
+            .arg(format!("py={}", python_fn().display()))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -98,7 +87,7 @@ async fn prints_listening_and_ready_serves_and_spins_down_on_sigterm() {
     ready.sort();
     assert_eq!(ready, ["echo", "py"]);
 
-    let client = support::client(&format!("http://{addr}"));
+    let client = lambda_mesh_tests::sdk::client(&format!("http://{addr}"));
     let out = client
         .invoke()
         .function_name("echo")
@@ -157,7 +146,7 @@ fn bad_config_names_file_and_key_and_exits_64() {
 #[tokio::test]
 async fn config_file_with_relative_paths() {
     let dir = tempfile::tempdir().unwrap();
-    let fixture = python_fixture();
+    let fixture = python_fn();
     std::os::unix::fs::symlink(&fixture, dir.path().join("fn")).unwrap();
     let file = dir.path().join("functions.toml");
     std::fs::write(
@@ -187,7 +176,7 @@ async fn config_file_with_relative_paths() {
     .unwrap();
     let addr = lines[0].strip_prefix("listening on ").unwrap();
     assert!(lines[1].starts_with("function py ready in "), "{lines:?}");
-    let out = support::client(&format!("http://{addr}"))
+    let out = lambda_mesh_tests::sdk::client(&format!("http://{addr}"))
         .invoke()
         .function_name("py")
         .qualifier("live")

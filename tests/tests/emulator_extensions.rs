@@ -2,9 +2,6 @@
 //! and SHUTDOWN reach them) and aws-lambda-web-adapter run unchanged as a layer extension.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "emulator_support/support.rs"]
-mod support;
-
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,9 +9,13 @@ use std::time::Duration;
 use aws_sdk_lambda::operation::RequestId as _;
 use aws_sdk_lambda::primitives::Blob;
 use lambda_mesh_emulator::{Emulator, EmulatorConfig, FunctionConfig};
-use serde_json::{json, Value};
-use support::poll::eventually;
-use support::{binary_function, extension_layer, find_tool, python_fixture, Running};
+use lambda_mesh_tests::emulator::Running;
+use lambda_mesh_tests::events::v2_event;
+use lambda_mesh_tests::functions::{binary_function, python_fn};
+use lambda_mesh_tests::layer::extension_layer;
+use lambda_mesh_tests::poll::eventually;
+use lambda_mesh_tests::workspace::find_tool;
+use serde_json::Value;
 
 const ECHO: &str = env!("CARGO_BIN_EXE_emulator-echo-fn");
 const EXTENSION: &str = env!("CARGO_BIN_EXE_emulator-extension");
@@ -69,13 +70,14 @@ async fn init_waits_for_extensions_and_invoke_and_shutdown_reach_them() {
         .await
         .unwrap();
     assert_eq!(out.payload().unwrap().as_ref(), br#"{"k":1}"#);
-    let request_id = out.request_id().map(str::to_owned);
+    let request_id = out
+        .request_id()
+        .expect("the Invoke API answers with a request id")
+        .to_owned();
     assert!(eventually(Duration::from_secs(3), || lines(&log).len() == 2).await);
     let invoke_line = lines(&log)[1].clone();
     assert!(invoke_line.starts_with("INVOKE "), "{invoke_line}");
-    if let Some(id) = request_id {
-        assert_eq!(invoke_line, format!("INVOKE {id}"));
-    }
+    assert_eq!(invoke_line, format!("INVOKE {request_id}"));
     running.emulator.shutdown().await;
     assert!(eventually(Duration::from_secs(3), || lines(&log).len() == 3).await);
     assert_eq!(lines(&log)[2], "SHUTDOWN spindown");
@@ -86,7 +88,7 @@ async fn a_timeout_shuts_the_environment_down_with_reason_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("events.txt");
     let layer = extension_layer(dir.path(), "emulator-extension", Path::new(EXTENSION));
-    let mut config = FunctionConfig::new("slow", python_fixture());
+    let mut config = FunctionConfig::new("slow", python_fn());
     config.timeout = 1;
     config.layers = vec![layer];
     config
@@ -132,14 +134,8 @@ fn web_adapter_function(dir: &Path, name: &str) -> FunctionConfig {
         "aws-lambda-web-adapter's `lambda-adapter` is missing: run `make deps-lwa` \
          (cargo install --locked --root .tools lambda_web_adapter --version 1.0.0-rc1)",
     );
-    let layer = extension_layer(dir, &format!("lwa-{name}"), &adapter);
     // The layer file must be named lambda-adapter: LWA registers under that name.
-    let ext_dir = layer.join("extensions");
-    std::fs::rename(
-        ext_dir.join(format!("lwa-{name}")),
-        ext_dir.join("lambda-adapter"),
-    )
-    .unwrap();
+    let layer = extension_layer(&dir.join(format!("lwa-{name}")), "lambda-adapter", &adapter);
     let code = dir.join(format!("code-{name}"));
     std::fs::create_dir_all(&code).unwrap();
     let service = r#"
@@ -177,27 +173,13 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve
 }
 
 fn http_api_v2_event(path: &str) -> Value {
-    json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "a=1",
-        "headers": {"host": "example.com", "accept": "application/json"},
-        "queryStringParameters": {"a": "1"},
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "api",
-            "domainName": "example.com",
-            "domainPrefix": "example",
-            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"},
-            "requestId": "req",
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "01/Jan/2026:00:00:00 +0000",
-            "timeEpoch": 1767225600000u64
-        },
-        "isBase64Encoded": false
-    })
+    v2_event(
+        "GET",
+        path,
+        "a=1",
+        &[("host", "example.com"), ("accept", "application/json")],
+        b"",
+    )
 }
 
 #[tokio::test]

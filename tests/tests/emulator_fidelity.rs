@@ -3,85 +3,24 @@
 //! idle never costs an invocation, and the version an alias or a version number executes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "emulator_support/support.rs"]
-mod support;
-
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::LogType;
 use base64::Engine as _;
 use lambda_mesh_emulator::{FunctionConfig, InvocationType, InvokeRequest};
+use lambda_mesh_tests::emulator::Running;
+use lambda_mesh_tests::functions::python_fn;
+use lambda_mesh_tests::poll::eventually;
 use serde_json::{json, Value};
-use support::poll::eventually;
-use support::Running;
 
 const EXTENSION: &str = env!("CARGO_BIN_EXE_emulator-extension");
 
-/// A custom runtime with the Python standard library: `{"alloc_mb": n}` touches n MB in 10 MB
-/// steps and holds it for `hold` seconds; `{"pid_file": path}` writes the runtime's pid there
-/// first; `{"next_then_exit": true}` answers, sends its next
-/// `invocation/next` and exits without reading the answer; `{"error": m}` fails; `{"append": path}`
-/// appends the request id; anything else is echoed with the pid and the function version.
-const RUNTIME: &str = r#"
-import http.client, json, os, socket, sys, time
-host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].rsplit(":", 1)
-def call(method, path, body=None):
-    conn = http.client.HTTPConnection(host, int(port))
-    conn.request(method, path, body=body)
-    response = conn.getresponse()
-    data = response.read()
-    conn.close()
-    return response, data
-held = []
-while True:
-    response, data = call("GET", "/2018-06-01/runtime/invocation/next")
-    request_id = response.getheader("Lambda-Runtime-Aws-Request-Id")
-    event = json.loads(data)
-    base = "/2018-06-01/runtime/invocation/" + request_id
-    if "append" in event:
-        with open(event["append"], "a") as f:
-            f.write(request_id + "\n")
-    if "error" in event:
-        call("POST", base + "/error", json.dumps({"errorType": "E", "errorMessage": event["error"]}))
-        continue
-    if "pid_file" in event:
-        with open(event["pid_file"], "w") as f:
-            f.write(str(os.getpid()))
-    if "alloc_mb" in event:
-        chunk = []
-        for _ in range(event["alloc_mb"] // 10):
-            chunk.append(b"x" * (10 * 1024 * 1024))
-            time.sleep(0.01)
-        time.sleep(event.get("hold", 0))
-        held = chunk if event.get("keep") else []
-    result = {"pid": os.getpid(), "version": os.environ["AWS_LAMBDA_FUNCTION_VERSION"],
-              "arn": response.getheader("Lambda-Runtime-Invoked-Function-Arn")}
-    call("POST", base + "/response", json.dumps(result))
-    if event.get("next_then_exit"):
-        s = socket.create_connection((host, int(port)))
-        s.sendall(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n")
-        os._exit(0)
-"#;
-
-fn runtime_dir(dir: &Path) -> PathBuf {
-    let code = dir.join("code");
-    std::fs::create_dir_all(&code).unwrap();
-    std::fs::write(code.join("runtime.py"), RUNTIME).unwrap();
-    let bootstrap = code.join("bootstrap");
-    std::fs::write(
-        &bootstrap,
-        "#!/bin/sh\nexec python3 -u \"$LAMBDA_TASK_ROOT/runtime.py\"\n",
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755)).unwrap();
-    code
-}
-
-fn function(name: &str, code: &Path) -> FunctionConfig {
-    let mut config = FunctionConfig::new(name, code);
+/// The shared Python runtime client (`tests/data/python-fn`: `alloc_mb`, `pid_file`,
+/// `next_then_exit`, `error`, `append` commands) as `name`, with a 10 s timeout.
+fn function(name: &str) -> FunctionConfig {
+    let mut config = FunctionConfig::new(name, python_fn());
     config.timeout = 10;
     config
 }
@@ -132,10 +71,13 @@ fn max_memory_used(tail: &str) -> u64 {
 #[tokio::test]
 async fn an_environment_over_memory_mb_is_killed_and_replaced() {
     let dir = tempfile::tempdir().unwrap();
-    let code = runtime_dir(dir.path());
     let log = dir.path().join("events.txt");
-    let layer = support::extension_layer(dir.path(), "emulator-extension", Path::new(EXTENSION));
-    let mut config = function("hungry", &code);
+    let layer = lambda_mesh_tests::layer::extension_layer(
+        dir.path(),
+        "emulator-extension",
+        Path::new(EXTENSION),
+    );
+    let mut config = function("hungry");
     config.memory_mb = 128;
     config.layers = vec![layer];
     config
@@ -191,9 +133,7 @@ async fn an_environment_over_memory_mb_is_killed_and_replaced() {
 
 #[tokio::test]
 async fn memory_held_between_invocations_counts_too() {
-    let dir = tempfile::tempdir().unwrap();
-    let code = runtime_dir(dir.path());
-    let mut config = function("leaky", &code);
+    let mut config = function("leaky");
     config.memory_mb = 128;
     let running = Running::start(vec![config]).await;
     // 100 MB kept across invocations, then 60 MB more: over 128 MB in the second invocation.
@@ -213,10 +153,9 @@ async fn memory_held_between_invocations_counts_too() {
 #[tokio::test]
 async fn async_retries_follow_the_configured_attempts_and_delays() {
     let dir = tempfile::tempdir().unwrap();
-    let code = runtime_dir(dir.path());
-    let mut twice = function("twice", &code);
+    let mut twice = function("twice");
     twice.async_retry_delays_ms = vec![300, 300];
-    let mut never = function("never", &code);
+    let mut never = function("never");
     never.maximum_retry_attempts = 0;
     let running = Running::start(vec![twice, never]).await;
     for (name, attempts) in [("twice", 3), ("never", 1)] {
@@ -253,8 +192,7 @@ async fn async_retries_follow_the_configured_attempts_and_delays() {
 #[tokio::test]
 async fn a_runtime_that_dies_while_idle_never_costs_an_invocation() {
     let dir = tempfile::tempdir().unwrap();
-    let code = runtime_dir(dir.path());
-    let running = Running::start(vec![function("fragile", &code)]).await;
+    let running = Running::start(vec![function("fragile")]).await;
     let pid_file = dir.path().join("pid");
     for round in 0..10 {
         let _ = std::fs::remove_file(&pid_file);
@@ -288,9 +226,7 @@ async fn a_runtime_that_dies_while_idle_never_costs_an_invocation() {
 
 #[tokio::test]
 async fn versions_execute_as_themselves_and_aliases_as_latest() {
-    let dir = tempfile::tempdir().unwrap();
-    let code = runtime_dir(dir.path());
-    let mut config = function("versioned", &code);
+    let mut config = function("versioned");
     config.qualifiers = vec!["live".into(), "3".into()];
     let running = Running::start(vec![config]).await;
     for (qualifier, version) in [
@@ -311,7 +247,7 @@ async fn versions_execute_as_themselves_and_aliases_as_latest() {
         assert_eq!(out.executed_version(), Some(version), "{qualifier:?}");
         let payload: Value = serde_json::from_slice(out.payload().unwrap().as_ref()).unwrap();
         assert_eq!(payload["version"], version, "{qualifier:?}: {payload}");
-        let arn = payload["arn"].as_str().unwrap();
+        let arn = payload["invokedFunctionArn"].as_str().unwrap();
         match qualifier {
             Some(q) => assert!(arn.ends_with(&format!(":versioned:{q}")), "{arn}"),
             None => assert!(arn.ends_with(":function:versioned"), "{arn}"),

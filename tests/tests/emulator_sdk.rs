@@ -2,9 +2,6 @@
 //! InvokeWithResponseStream, with lambda_runtime functions and a Python custom runtime.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "emulator_support/support.rs"]
-mod support;
-
 use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::operation::invoke::InvokeOutput;
@@ -15,8 +12,9 @@ use aws_sdk_lambda::types::{
     LogType,
 };
 use base64::Engine as _;
+use lambda_mesh_tests::emulator::Running;
+use lambda_mesh_tests::functions::{binary_function, python_fn};
 use serde_json::{json, Value};
-use support::{binary_function, python_fixture, Running};
 
 const ECHO: &str = env!("CARGO_BIN_EXE_emulator-echo-fn");
 const STREAM: &str = env!("CARGO_BIN_EXE_emulator-stream-fn");
@@ -62,11 +60,11 @@ async fn emulator(code: &std::path::Path) -> Running {
     let mut echo = binary_function("echo", ECHO, code);
     echo.qualifiers = vec!["live".into()];
     let stream = binary_function("stream", STREAM, code);
-    let mut python = lambda_mesh_emulator::FunctionConfig::new("python", python_fixture());
+    let mut python = lambda_mesh_emulator::FunctionConfig::new("python", python_fn());
     python.timeout = 1;
-    let mut single = lambda_mesh_emulator::FunctionConfig::new("single", python_fixture());
+    let mut single = lambda_mesh_emulator::FunctionConfig::new("single", python_fn());
     single.concurrency = 1;
-    let mut reserved = lambda_mesh_emulator::FunctionConfig::new("reserved", python_fixture());
+    let mut reserved = lambda_mesh_emulator::FunctionConfig::new("reserved", python_fn());
     reserved.reserved_concurrency = Some(1);
     Running::start(vec![echo, stream, python, single, reserved]).await
 }

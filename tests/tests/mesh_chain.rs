@@ -2,106 +2,48 @@
 //! over HTTP, SigV4-signed | local invoker → embedded emulator) → lambda-mesh extension →
 //! examples/hello-python; and mesh-proxy in front of a lambda_http function.
 //!
-//! Binaries come from `make build`: target/debug/{mesh-proxy,lambda-emulator,lambda-mesh-extension}.
+//! The binaries are built for the run by `lambda_mesh_tests::workspace::binary` (as `make build` builds them).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "mesh_support/http.rs"]
-mod http_support;
-
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Full};
-use http_support::{base64, collect, get, json, send};
-use lambda_mesh_tests::process::{address, binary, root, Proc};
+use lambda_mesh_tests::client::{client, collect, get, json, send};
+use lambda_mesh_tests::events::base64;
+use lambda_mesh_tests::layer::mesh_layer;
+use lambda_mesh_tests::mesh_proxy::{
+    hello_function_table as hello_function, upstream_table as upstream, MeshProxy, AWS_ENV,
+};
+use lambda_mesh_tests::process::{address, Proc};
 use lambda_mesh_tests::recorder;
-
-const AWS_ENV: [(&str, &str); 6] = [
-    ("AWS_ACCESS_KEY_ID", "AKIDCHAINTEST"),
-    ("AWS_SECRET_ACCESS_KEY", "chain-secret-do-not-log"),
-    ("AWS_SESSION_TOKEN", "chain-token-do-not-log"),
-    ("AWS_EC2_METADATA_DISABLED", "true"),
-    ("AWS_CONFIG_FILE", "/nonexistent/aws-config"),
-    ("RUST_LOG", "info"),
-];
+use lambda_mesh_tests::workspace::binary;
 
 /// A layer dir with the freshly built extension and the layer's bootstrap.
 fn layer() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("extensions")).unwrap();
-    std::fs::copy(
-        binary("lambda-mesh-extension"),
-        dir.path().join("extensions/lambda-mesh"),
-    )
-    .unwrap();
-    std::fs::copy(
-        root().join("extension/layer/bootstrap"),
-        dir.path().join("bootstrap"),
-    )
-    .unwrap();
-    dir
-}
-
-/// A `[[function]]` running examples/hello-python behind the layer, as `make demo` does.
-fn hello_function(name: &str, layer: &Path, extra_env: &str) -> String {
-    format!(
-        r#"
-[[function]]
-name = "{name}"
-code = "{code}"
-runtime = "python3.12"
-handler = "run.sh"
-layers = ["{layer}"]
-port_env = ["PORT"]
-timeout = 10
-concurrency = 4
-environment = {{ AWS_LAMBDA_EXEC_WRAPPER = "/opt/bootstrap"{extra_env} }}
-"#,
-        code = root().join("examples/hello-python").display(),
-        layer = layer.display(),
-    )
-}
-
-fn upstream(name: &str, function: &str, extra: &str) -> String {
-    format!("\n[[upstream]]\ndestination_name = \"{name}\"\nlocal_bind_port = 0\nfunction = \"{function}\"\n{extra}\n")
+    mesh_layer(&binary("lambda-mesh-extension"))
 }
 
 /// Start mesh-proxy on `config` and return it with its upstream addresses.
-fn mesh_proxy(
-    dir: &Path,
-    config: &str,
-) -> (
-    Proc,
-    std::collections::HashMap<String, std::net::SocketAddr>,
-) {
+fn mesh_proxy(dir: &Path, config: &str) -> (MeshProxy, HashMap<String, SocketAddr>) {
     let path = dir.join("mesh.toml");
     std::fs::write(
         &path,
         format!("[admin]\nlisten = \"127.0.0.1:0\"\n{config}"),
     )
     .unwrap();
-    let proxy = Proc::start(
-        binary("mesh-proxy"),
-        &["--config", path.to_str().unwrap()],
-        &AWS_ENV,
-    );
-    let lines = proxy.lines_until("admin listening on", Duration::from_secs(60));
-    let upstreams = lines
-        .iter()
-        .filter_map(|l| l.strip_prefix("upstream "))
-        .map(|l| {
-            let (name, _) = l.split_once(' ').unwrap();
-            (name.to_owned(), address(l))
-        })
-        .collect();
+    let proxy = MeshProxy::start(&binary("mesh-proxy"), &path, &AWS_ENV);
+    let upstreams = proxy.upstreams.clone();
     (proxy, upstreams)
 }
 
 /// Sync (hello, echo with repeats and a binary body), Envoy, passthrough, async and streaming.
-async fn every_mode(upstreams: &std::collections::HashMap<String, std::net::SocketAddr>) {
+async fn every_mode(upstreams: &HashMap<String, SocketAddr>) {
     let (response, body) = get(upstreams["hello"], "/hello?name=mesh").await;
     assert_eq!(response.status(), 200);
     assert_eq!(body, "Hello, mesh!");
@@ -117,7 +59,7 @@ async fn every_mode(upstreams: &std::collections::HashMap<String, std::net::Sock
     .header("cookie", "c1=1; c2=2")
     .body(Full::new(payload.clone()))
     .unwrap();
-    let (response, body) = collect(send(request).await).await;
+    let (response, body) = collect(send(&client(), request).await).await;
     assert_eq!(response.status(), 200);
     let echo = json(&body);
     assert_eq!(echo["method"], "POST");
@@ -141,7 +83,7 @@ async fn every_mode(upstreams: &std::collections::HashMap<String, std::net::Sock
     let request = Request::post(format!("http://{}/ignored", upstreams["raw"]))
         .body(Full::new(Bytes::from_static(br#"{"order":7}"#)))
         .unwrap();
-    let (response, body) = collect(send(request).await).await;
+    let (response, body) = collect(send(&client(), request).await).await;
     assert_eq!(response.status(), 200);
     let echo = json(&body);
     assert_eq!(echo["path"], "/events");
@@ -157,7 +99,7 @@ async fn every_mode(upstreams: &std::collections::HashMap<String, std::net::Sock
     ))
     .body(Full::default())
     .unwrap();
-    let response = send(request).await;
+    let response = send(&client(), request).await;
     assert_eq!(response.status(), 200);
     let mut body = response.into_body();
     let mut first = Vec::new();
@@ -218,7 +160,7 @@ async fn aws_invoker_chain_through_lambda_emulator() {
     let functions_path = dir.path().join("functions.toml");
     std::fs::write(&functions_path, functions).unwrap();
     let emulator = Proc::start(
-        binary("lambda-emulator"),
+        &binary("lambda-emulator"),
         &[
             "--listen",
             "127.0.0.1:0",
@@ -246,7 +188,7 @@ async fn aws_invoker_chain_through_lambda_emulator() {
     for (_, path, headers) in &recorded {
         let authorization = headers["authorization"].to_str().unwrap();
         assert!(
-            authorization.starts_with("AWS4-HMAC-SHA256 Credential=AKIDCHAINTEST/"),
+            authorization.starts_with("AWS4-HMAC-SHA256 Credential=AKIDMESHTEST/"),
             "{path}: {authorization}"
         );
         assert!(
@@ -255,7 +197,7 @@ async fn aws_invoker_chain_through_lambda_emulator() {
         );
     }
     let logs = proxy.stderr();
-    for secret in ["chain-secret-do-not-log", "chain-token-do-not-log"] {
+    for secret in ["very-secret-key-do-not-log", "session-token-do-not-log"] {
         assert!(!logs.contains(secret), "{secret} leaked into the logs");
     }
 }
@@ -310,7 +252,7 @@ async fn a_lambda_http_function_works_unchanged() {
     .header("x-test", "b")
     .body(Full::new(payload.clone()))
     .unwrap();
-    let (response, body) = collect(send(request).await).await;
+    let (response, body) = collect(send(&client(), request).await).await;
     assert_eq!(response.status(), 207);
     assert_eq!(body, payload);
     let h = response.headers();

@@ -30,12 +30,7 @@ pub struct Candidate {
     pub env: &'static [(&'static str, &'static str)],
 }
 
-pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+pub use lambda_mesh_tests::workspace::root;
 
 /// An HTTP/1.1 service on 127.0.0.1:0 that echoes the request body.
 pub async fn start_service() -> SocketAddr {
@@ -65,24 +60,10 @@ pub async fn start_service() -> SocketAddr {
 
 /// A layer holding the candidate plus a code directory whose handler only waits.
 pub fn layer(candidate: &Candidate) -> (tempfile::TempDir, tempfile::TempDir) {
-    use std::os::unix::fs::PermissionsExt;
-    let layer = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(layer.path().join("extensions")).unwrap();
-    std::fs::copy(
-        &candidate.binary,
-        layer.path().join("extensions").join(candidate.name),
+    (
+        lambda_mesh_tests::layer::layer_with(&candidate.binary, candidate.name),
+        lambda_mesh_tests::layer::waiting_code(),
     )
-    .unwrap();
-    std::fs::copy(
-        root().join("extension/layer/bootstrap"),
-        layer.path().join("bootstrap"),
-    )
-    .unwrap();
-    let code = tempfile::tempdir().unwrap();
-    let script = code.path().join("wait.sh");
-    std::fs::write(&script, "#!/bin/sh\nexec sleep 600\n").unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    (layer, code)
 }
 
 pub fn function(candidate: &Candidate, layer: &Path, code: &Path, port: u16) -> FunctionConfig {

@@ -1,10 +1,8 @@
 //! Polling for a condition that becomes true in the background (a log line, a shutdown event).
-//! Also included by lambda-mesh-tests' `emulator_*` tests (`#[path]`): one 10-line function does
-//! not justify making the emulator's tests depend on that crate and everything it pulls in.
 
 use std::time::{Duration, Instant};
 
-/// Poll `check` every 50 ms for up to `limit`.
+/// Poll `check` every 50 ms for up to `limit`; whether it came true.
 pub async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     let until = Instant::now() + limit;
     while Instant::now() < until {

@@ -1,7 +1,8 @@
 //! A small Rust HTTP service started in the test on 127.0.0.1:0, answering like
-//! examples/hello-python (echo JSON) plus a few endpoints the tests steer.
-
-#![allow(dead_code)]
+//! examples/hello-python (echo JSON) plus a few endpoints the tests steer: `/`, `/hello?name=`,
+//! `/sleep?ms=`, `/crash` (drops the connection), `/big?bytes=`, `/set-cookies`, `/status/N`,
+//! `/stream-gated` (first chunk, then the rest once [`Service::gate`] opens), `/stream-broken`;
+//! anything else is echoed as JSON.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -70,14 +71,6 @@ pub fn serve(listener: TcpListener) -> Service {
         connections,
         task,
     }
-}
-
-/// A free port nothing listens on (yet).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 fn full(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {

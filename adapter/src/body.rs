@@ -196,16 +196,13 @@ impl EventBody {
 }
 
 /// The body of an event: like [`decode_body`], but text and checked base64 are kept as slices of
-/// `event` (base64 still encoded) when `event` is given.
+/// `event` (base64 still encoded); a body that fails to decode fails as [`decode_body`] fails.
 pub(crate) fn event_body(
     body: Option<Cow<'_, str>>,
     is_base64: bool,
     field: &str,
-    event: Option<&Bytes>,
+    event: &Bytes,
 ) -> Result<EventBody, DecodeError> {
-    let Some(event) = event else {
-        return decode_body(body, is_base64, field).map(EventBody::raw);
-    };
     let Some(body) = body else {
         return Ok(EventBody::raw(Bytes::new()));
     };

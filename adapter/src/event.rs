@@ -7,10 +7,10 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, COOKIE, HOST};
 use http::{HeaderMap, HeaderValue, Method, Request};
 
-use crate::body::{event_body, EventBody};
+use crate::body::{decode_body, event_body, EventBody};
 use crate::detect::detect;
 use crate::headers;
-use crate::json::{opt_array, opt_bool, opt_object, opt_str, req_str, scalar_text, Node};
+use crate::json::{opt_array, opt_bool, opt_object, opt_str, req_str, scalar_text, take_str, Node};
 use crate::uri::{push_encoded_pair, push_raw_pair, target};
 use crate::{DecodeError, DecodeOptions, EventShape};
 
@@ -39,12 +39,6 @@ pub struct DeferredEvent {
     pub request_context: Option<String>,
 }
 
-/// The request context in the form the caller wants it.
-enum Context {
-    Value(serde_json::Value),
-    Json(String),
-}
-
 /// The parts every HTTP shape yields.
 struct Parts {
     method: Method,
@@ -52,45 +46,80 @@ struct Parts {
     headers: HeaderMap,
 }
 
+/// What the one decoder ([`decode`]) finds in an HTTP-shaped event, borrowing from it;
+/// [`decode_event`] and [`decode_event_deferred`] each finish the body and the request context in
+/// their form.
+struct Found<'a> {
+    parts: Parts,
+    /// The body field's string, as the event carries it (base64 still encoded).
+    body: Option<Cow<'a, str>>,
+    is_base64: bool,
+    /// The body field's name, for errors.
+    body_field: &'static str,
+    /// `requestContext`, except for Envoy.
+    context: Option<Node<'a>>,
+}
+
 /// Decode any event a function meets. See the crate README for the shapes and the rules.
 pub fn decode_event(event: &[u8], options: &DecodeOptions) -> Result<DecodedEvent, DecodeError> {
-    let (request, shape, context) = decode(event, None, options, false)?;
-    let (parts, body) = request.into_parts();
+    let (shape, found) = decode(event)?;
+    let (request, request_context) = match found {
+        None => (pass_through(options, Bytes::copy_from_slice(event)), None),
+        Some(Found {
+            parts,
+            body,
+            is_base64,
+            body_field,
+            context,
+        }) => (
+            parts.with_body(decode_body(body, is_base64, body_field)?),
+            context.map(|context| context.to_value()),
+        ),
+    };
     Ok(DecodedEvent {
-        request: Request::from_parts(parts, body.into_bytes()),
+        request,
         shape,
-        request_context: match context {
-            Some(Context::Value(value)) => Some(value),
-            _ => None,
-        },
+        request_context,
     })
 }
 
 /// [`decode_event`] for an event held in `Bytes`, doing less: the body stays a slice of `event`
 /// (base64 still encoded when the event carries it so, to be decoded piece by piece as it is sent
 /// on) and the request context comes as JSON text. The same events decode, and the same errors
-/// arise, as with [`decode_event`].
+/// arise, as with [`decode_event`]: both are the one decoder, finished in two forms.
 pub fn decode_event_deferred(
     event: &Bytes,
     options: &DecodeOptions,
 ) -> Result<DeferredEvent, DecodeError> {
-    let (request, shape, context) = decode(event, Some(event), options, true)?;
+    let (shape, found) = decode(event)?;
+    let (request, request_context) = match found {
+        None => (pass_through(options, EventBody::raw(event.clone())), None),
+        Some(Found {
+            parts,
+            body,
+            is_base64,
+            body_field,
+            context,
+        }) => (
+            parts.with_body(event_body(body, is_base64, body_field, event)?),
+            context.map(|context| {
+                let mut text = Vec::with_capacity(1024);
+                context.write_json(&mut text);
+                String::from_utf8(text).unwrap_or_default()
+            }),
+        ),
+    };
     Ok(DeferredEvent {
         request,
         shape,
-        request_context: match context {
-            Some(Context::Json(text)) => Some(text),
-            _ => None,
-        },
+        request_context,
     })
 }
 
-fn decode(
-    event: &[u8],
-    shared: Option<&Bytes>,
-    options: &DecodeOptions,
-    context_as_json: bool,
-) -> Result<(Request<EventBody>, EventShape, Option<Context>), DecodeError> {
+/// The one decoder: parse, tell the shape, read method, target and headers, and take out the body
+/// and the request context (still borrowed from `event`); `None` for an event that is no HTTP
+/// shape (the whole event is the body of a `POST` to the pass-through path).
+fn decode(event: &[u8]) -> Result<(EventShape, Option<Found<'_>>), DecodeError> {
     let mut node = Node::parse(event)?;
     let shape = detect(&node);
     let (parts, body_field, base64_field) = match &shape {
@@ -104,50 +133,33 @@ fn decode(
         ),
         EventShape::Alb { .. } => (v1_or_alb(&node, push_raw_pair)?, "body", "isBase64Encoded"),
         EventShape::Envoy => (envoy(&node)?, "body", "is_base64_encoded"),
-        _ => {
-            let body = shared.map_or_else(|| Bytes::copy_from_slice(event), Bytes::clone);
-            return Ok((pass_through(options, body), EventShape::PassThrough, None));
-        }
+        _ => return Ok((EventShape::PassThrough, None)),
     };
     let is_base64 = opt_bool(&node, base64_field, base64_field)?;
-    let body = match take(&mut node, body_field) {
-        None | Some(Node::Null) => None,
-        Some(Node::Str(s)) => Some(s),
-        Some(other) => {
-            return Err(DecodeError::malformed(
-                body_field,
-                format!("must be a string, found {}", other.kind()),
-            ));
-        }
-    };
-    let body = event_body(body, is_base64, body_field, shared)?;
+    let body = take_str(&mut node, body_field)?;
     let context = match shape {
         EventShape::Envoy => None,
-        _ => node.field("requestContext").map(|context| {
-            if context_as_json {
-                let mut text = Vec::with_capacity(1024);
-                context.write_json(&mut text);
-                Context::Json(String::from_utf8(text).unwrap_or_default())
-            } else {
-                Context::Value(context.to_value())
-            }
-        }),
+        _ => node
+            .take("requestContext")
+            .filter(|context| !matches!(context, Node::Null)),
     };
-    let mut request = Request::new(body);
-    *request.method_mut() = parts.method;
-    *request.uri_mut() = parts.uri;
-    *request.headers_mut() = parts.headers;
-    Ok((request, shape, context))
+    let found = Found {
+        parts,
+        body,
+        is_base64,
+        body_field,
+        context,
+    };
+    Ok((shape, Some(found)))
 }
 
-/// Remove and return the member `key` of an object.
-fn take<'a>(node: &mut Node<'a>, key: &str) -> Option<Node<'a>> {
-    match node {
-        Node::Object(members) => {
-            let i = members.iter().rposition(|(k, _)| k == key)?;
-            Some(members.swap_remove(i).1)
-        }
-        _ => None,
+impl Parts {
+    fn with_body<B>(self, body: B) -> Request<B> {
+        let mut request = Request::new(body);
+        *request.method_mut() = self.method;
+        *request.uri_mut() = self.uri;
+        *request.headers_mut() = self.headers;
+        request
     }
 }
 
@@ -229,7 +241,7 @@ fn v1_or_alb(
     let mut query = String::new();
     for_each_query_param(event, |k, v| push_pair(&mut query, k, v))?;
     let uri = target(path, &query, "path")?;
-    let headers = alb_or_v1_headers(event)?;
+    let headers = headers::from_multi_and_single(event)?;
     Ok(Parts {
         method,
         uri,
@@ -273,21 +285,6 @@ fn envoy(event: &Node<'_>) -> Result<Parts, DecodeError> {
     })
 }
 
-/// Every value of `multiValueHeaders`, plus `headers` for names the multi-value map lacks (API
-/// Gateway sends both, consistent; hand-written events often fill only one).
-fn alb_or_v1_headers(event: &Node<'_>) -> Result<HeaderMap, DecodeError> {
-    let mut headers = HeaderMap::new();
-    if let Some(members) = opt_object(event, "multiValueHeaders", "multiValueHeaders")? {
-        headers::from_multi(&mut headers, members, "multiValueHeaders")?;
-    }
-    if let Some(members) = opt_object(event, "headers", "headers")? {
-        let mut single = HeaderMap::new();
-        headers::from_single(&mut single, members, "headers")?;
-        headers::merge_missing(&mut headers, single);
-    }
-    Ok(headers)
-}
-
 /// Every value of `multiValueQueryStringParameters`, plus `queryStringParameters` for keys the
 /// multi-value map lacks, in event order.
 fn for_each_query_param(
@@ -320,8 +317,8 @@ fn for_each_query_param(
 }
 
 /// Any other JSON: a `POST` of the raw event to the pass-through path.
-fn pass_through(options: &DecodeOptions, event: Bytes) -> Request<EventBody> {
-    let mut request = Request::new(EventBody::raw(event));
+fn pass_through<B>(options: &DecodeOptions, event: B) -> Request<B> {
+    let mut request = Request::new(event);
     *request.method_mut() = Method::POST;
     *request.uri_mut() = target(options.pass_through_path(), "", "pass_through_path")
         .unwrap_or_else(|_| http::Uri::from_static("/"));

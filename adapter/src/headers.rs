@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::json::{push_key, push_str, scalar_text, Node};
+use crate::json::{opt_object, push_key, push_str, scalar_text, Node};
 use crate::{DecodeError, EncodeError};
 
 /// Append one header, validating name and value; errors name `field.name`.
@@ -68,8 +68,24 @@ pub(crate) fn from_multi(
     Ok(())
 }
 
+/// The headers of an event or result that may carry both maps (v1, ALB, results): every value of
+/// `multiValueHeaders`, plus `headers` for the names the multi-value map lacks (API Gateway sends
+/// both, consistent; hand-written events and results often fill only one).
+pub(crate) fn from_multi_and_single(node: &Node<'_>) -> Result<HeaderMap, DecodeError> {
+    let mut headers = HeaderMap::new();
+    if let Some(members) = opt_object(node, "multiValueHeaders", "multiValueHeaders")? {
+        from_multi(&mut headers, members, "multiValueHeaders")?;
+    }
+    if let Some(members) = opt_object(node, "headers", "headers")? {
+        let mut single = HeaderMap::new();
+        from_single(&mut single, members, "headers")?;
+        merge_missing(&mut headers, single);
+    }
+    Ok(headers)
+}
+
 /// Add the headers of `single` whose names `map` does not have yet.
-pub(crate) fn merge_missing(map: &mut HeaderMap, single: HeaderMap) {
+fn merge_missing(map: &mut HeaderMap, single: HeaderMap) {
     let mut current = None;
     for (name, value) in single {
         if let Some(name) = name {

@@ -4,16 +4,16 @@
 //! (`write`).
 
 use std::borrow::Cow;
-use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 
 use crate::DecodeError;
 
+mod fallback;
 mod parse;
 mod write;
 
-pub(crate) use write::{push_key, push_str};
+pub(crate) use write::{push_escaped, push_key, push_str};
 
 /// The index of the first `"`, `\\` or control character in `bytes` (the bytes a JSON string
 /// cannot hold verbatim), or `bytes.len()`. Eight bytes at a time: the classic "has zero byte" and
@@ -88,6 +88,18 @@ impl<'a> Node<'a> {
     /// The member `key`, treating `null` as absent.
     pub(crate) fn field(&self, key: &str) -> Option<&Node<'a>> {
         self.get(key).filter(|n| !matches!(n, Node::Null))
+    }
+
+    /// Remove and return the member `key` of an object (the last one when a key repeats), so a
+    /// borrowed string in it outlives the tree; `None` for non-objects.
+    pub(crate) fn take(&mut self, key: &str) -> Option<Node<'a>> {
+        match self {
+            Node::Object(members) => {
+                let i = members.iter().rposition(|(k, _)| k == key)?;
+                Some(members.swap_remove(i).1)
+            }
+            _ => None,
+        }
     }
 
     pub(crate) fn as_str(&self) -> Option<&str> {
@@ -183,6 +195,22 @@ pub(crate) fn opt_str<'n>(
     }
 }
 
+/// [`Node::take`] of a string field (a body): `Ok(None)` when absent or null, an error naming
+/// `key` when not a string.
+pub(crate) fn take_str<'a>(
+    node: &mut Node<'a>,
+    key: &str,
+) -> Result<Option<Cow<'a, str>>, DecodeError> {
+    match node.take(key) {
+        None | Some(Node::Null) => Ok(None),
+        Some(Node::Str(s)) => Ok(Some(s)),
+        Some(other) => Err(DecodeError::malformed(
+            key,
+            format!("must be a string, found {}", other.kind()),
+        )),
+    }
+}
+
 /// A required string field.
 pub(crate) fn req_str<'n>(
     node: &'n Node<'_>,
@@ -253,89 +281,6 @@ pub(crate) fn scalar_text<'n>(
             path(),
             format!("must be a string, found {}", other.kind()),
         )),
-    }
-}
-
-impl<'de> Deserialize<'de> for Node<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(NodeVisitor)
-    }
-}
-
-struct NodeVisitor;
-
-impl<'de> Visitor<'de> for NodeVisitor {
-    type Value = Node<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Node::Null)
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Node::Null)
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(Node::Bool(v))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Node::Number(v.into()))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Node::Number(v.into()))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Node::Null, Node::Number))
-    }
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Node::Str(Cow::Borrowed(v)))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Node::Str(Cow::Owned(v.to_owned())))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Node::Str(Cow::Owned(v)))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(item) = seq.next_element::<Node<'de>>()? {
-            items.push(item);
-        }
-        Ok(Node::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
-        while let Some(key) = map.next_key::<Key<'de>>()? {
-            let value = map.next_value::<Node<'de>>()?;
-            members.push((key.0, value));
-        }
-        Ok(Node::Object(members))
-    }
-}
-
-/// An object key, borrowed when it has no escapes.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string key")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(v)))
-            }
-        }
-        deserializer.deserialize_str(KeyVisitor)
     }
 }
 

@@ -12,13 +12,14 @@ use bytes::Bytes;
 use http::header::SET_COOKIE;
 use http::Response;
 
-use crate::body::push_body;
+use crate::body::body_is_text;
 use crate::headers::{push_joined, push_last, push_multi, push_set_cookies};
-use crate::json::{push_key, push_str};
+use crate::json::{push_escaped, push_key, push_str};
 use crate::{EncodeError, EventShape};
 
 /// Function side: encode the service's response in the event's shape; returns the JSON result
-/// bytes (pass-through: the body itself).
+/// bytes (pass-through: the body itself, not copied). The body in one piece through the
+/// [`ResultWriter`], as text or base64 by [`crate::body_is_text`].
 pub fn encode_response(
     response: Response<Bytes>,
     shape: &EventShape,
@@ -27,27 +28,41 @@ pub fn encode_response(
     if matches!(shape, EventShape::PassThrough) {
         return Ok(body);
     }
-    let headers = &parts.headers;
-    let mut out = Vec::with_capacity(body.len() / 3 * 4 + 256 + headers.len() * 64);
-    push_head(&mut out, &parts, shape)?;
-    let base64 = push_body(&mut out, headers, &body);
-    push_tail(&mut out, shape, base64);
-    Ok(Bytes::from(out))
+    let encoding = if body_is_text(&parts.headers, &body) {
+        Encoding::Text
+    } else {
+        Encoding::Base64
+    };
+    let mut writer = ResultWriter::start(&parts, shape, body.len(), Vec::new(), encoding)?;
+    writer.push(&body);
+    Ok(Bytes::from(writer.finish()))
 }
 
 /// A result written while the service's body arrives, for a body that travels base64-encoded
 /// ([`crate::body_is_binary`]): [`ResultWriter::new`] writes the status and headers,
 /// [`ResultWriter::push`] encodes each piece of the body straight into the result, and
 /// [`ResultWriter::finish`] closes it. The result is the one [`encode_response`] gives for the
-/// same non-empty binary body; for pass-through it is the body itself.
+/// same non-empty binary body (it is the writer [`encode_response`] uses); for pass-through it is
+/// the body itself.
 #[derive(Debug)]
 pub struct ResultWriter {
     out: Vec<u8>,
-    /// Up to two bytes that did not fill a group of three yet.
+    /// Up to two bytes that did not fill a group of three yet (base64 only).
     carry: [u8; 3],
     carried: usize,
     /// `None` for pass-through (no JSON around the body).
     shape: Option<EventShape>,
+    encoding: Encoding,
+}
+
+/// How the body goes into the result's `body` string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    /// Base64, three bytes at a time.
+    Base64,
+    /// JSON-escaped UTF-8 text, already checked to be UTF-8 ([`crate::body_is_text`]), which
+    /// needs the whole body; so only [`encode_response`] writes it.
+    Text,
 }
 
 impl ResultWriter {
@@ -57,27 +72,36 @@ impl ResultWriter {
         parts: &http::response::Parts,
         shape: &EventShape,
         body_len: usize,
+        out: Vec<u8>,
+    ) -> Result<Self, EncodeError> {
+        Self::start(parts, shape, body_len, out, Encoding::Base64)
+    }
+
+    fn start(
+        parts: &http::response::Parts,
+        shape: &EventShape,
+        body_len: usize,
         mut out: Vec<u8>,
+        encoding: Encoding,
     ) -> Result<Self, EncodeError> {
         out.clear();
-        if matches!(shape, EventShape::PassThrough) {
+        let shape = if matches!(shape, EventShape::PassThrough) {
             out.reserve(body_len);
-            return Ok(ResultWriter {
-                out,
-                carry: [0; 3],
-                carried: 0,
-                shape: None,
-            });
-        }
-        let encoded = base64_simd::STANDARD.encoded_length(body_len.min(usize::MAX / 4));
-        out.reserve(encoded + 256 + parts.headers.len() * 64);
-        push_head(&mut out, parts, shape)?;
-        out.push(b'"');
+            None
+        } else {
+            // Base64's length; room for a text body's escapes too.
+            let encoded = base64_simd::STANDARD.encoded_length(body_len.min(usize::MAX / 4));
+            out.reserve(encoded + 256 + parts.headers.len() * 64);
+            push_head(&mut out, parts, shape)?;
+            out.push(b'"');
+            Some(shape.clone())
+        };
         Ok(ResultWriter {
             out,
             carry: [0; 3],
             carried: 0,
-            shape: Some(shape.clone()),
+            shape,
+            encoding,
         })
     }
 
@@ -85,6 +109,10 @@ impl ResultWriter {
     pub fn push(&mut self, mut bytes: &[u8]) {
         if self.shape.is_none() {
             self.out.extend_from_slice(bytes);
+            return;
+        }
+        if self.encoding == Encoding::Text {
+            push_escaped(&mut self.out, bytes);
             return;
         }
         if self.carried > 0 {
@@ -110,9 +138,12 @@ impl ResultWriter {
         let Some(shape) = self.shape else {
             return self.out;
         };
-        base64_simd::STANDARD.encode_append(&self.carry[..self.carried], &mut self.out);
+        let base64 = self.encoding == Encoding::Base64;
+        if base64 {
+            base64_simd::STANDARD.encode_append(&self.carry[..self.carried], &mut self.out);
+        }
         self.out.push(b'"');
-        push_tail(&mut self.out, &shape, true);
+        push_tail(&mut self.out, &shape, base64);
         self.out
     }
 }

@@ -12,8 +12,8 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE, SET_COOKIE, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use crate::body::decode_body;
-use crate::headers::{append, from_multi, from_single, merge_missing};
-use crate::json::{opt_array, opt_bool, opt_object, Node};
+use crate::headers::{append, from_multi_and_single};
+use crate::json::{opt_array, opt_bool, take_str, Node};
 use crate::{DecodeError, PayloadFormat};
 
 /// Mesh side: decode the function's result payload into the response for the caller.
@@ -37,17 +37,7 @@ pub fn decode_result(
         "isBase64Encoded"
     };
     let is_base64 = opt_bool(&node, base64_field, base64_field)?;
-    let body = match take_body(&mut node) {
-        None | Some(Node::Null) => None,
-        Some(Node::Str(s)) => Some(s),
-        Some(other) => {
-            return Err(DecodeError::malformed(
-                "body",
-                format!("must be a string, found {}", other.kind()),
-            ))
-        }
-    };
-    let body = decode_body(body, is_base64, "body")?;
+    let body = decode_body(take_str(&mut node, "body")?, is_base64, "body")?;
     Ok(finish(status, headers, body))
 }
 
@@ -89,15 +79,7 @@ pub(crate) fn http_parts(
             })
         }
     };
-    let mut headers = HeaderMap::new();
-    if let Some(members) = opt_object(node, "multiValueHeaders", "multiValueHeaders")? {
-        from_multi(&mut headers, members, "multiValueHeaders")?;
-    }
-    if let Some(members) = opt_object(node, "headers", "headers")? {
-        let mut single = HeaderMap::new();
-        from_single(&mut single, members, "headers")?;
-        merge_missing(&mut headers, single);
-    }
+    let mut headers = from_multi_and_single(node)?;
     if let Some(cookies) = opt_array(node, "cookies", "cookies")? {
         for (i, cookie) in cookies.iter().enumerate() {
             let text = cookie.as_str().ok_or_else(|| {
@@ -111,16 +93,6 @@ pub(crate) fn http_parts(
         }
     }
     Ok((status, headers))
-}
-
-fn take_body<'a>(node: &mut Node<'a>) -> Option<Node<'a>> {
-    match node {
-        Node::Object(members) => {
-            let i = members.iter().rposition(|(k, _)| k == "body")?;
-            Some(members.swap_remove(i).1)
-        }
-        _ => None,
-    }
 }
 
 fn finish(status: StatusCode, mut headers: HeaderMap, body: Bytes) -> Response<Bytes> {

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod validate;
+
 /// Default runtime id: an OS-only runtime that runs `bootstrap`.
 pub const DEFAULT_RUNTIME: &str = "provided.al2023";
 /// Default function timeout in seconds (Lambda's default).
@@ -61,6 +63,11 @@ pub struct FunctionConfig {
     /// Reserved concurrency: a lower cap on environments, throttled with Lambda's reserved reason.
     #[serde(default)]
     pub reserved_concurrency: Option<u32>,
+    /// Provisioned concurrency: environments initialised when the emulator starts, before any
+    /// invoke (at most `concurrency`, and `reserved_concurrency` when set). The rest start on
+    /// demand, as on Lambda: the invoke that finds no idle environment pays the cold start.
+    #[serde(default)]
+    pub provisioned_concurrency: u32,
     /// Aliases or versions served by the same code besides `$LATEST`.
     #[serde(default)]
     pub qualifiers: Vec<String>,
@@ -172,6 +179,7 @@ impl FunctionConfig {
             memory_mb: DEFAULT_MEMORY_MB,
             concurrency: DEFAULT_CONCURRENCY,
             reserved_concurrency: None,
+            provisioned_concurrency: 0,
             qualifiers: Vec::new(),
             port_env: Vec::new(),
             bootstrap: None,
@@ -240,123 +248,6 @@ impl FunctionConfig {
             .map(|ms| std::time::Duration::from_millis(*ms))
             .collect()
     }
-
-    /// Check every key's value.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key: &'static str, message: String| ConfigError::Invalid {
-            function: self.name.clone(),
-            key,
-            message,
-        };
-        if !valid_name(&self.name, 64) {
-            return Err(invalid(
-                "name",
-                "must be 1-64 characters of letters, digits, `-` and `_`".into(),
-            ));
-        }
-        if !self.code.is_dir() {
-            return Err(invalid(
-                "code",
-                format!("{} is not a directory", self.code.display()),
-            ));
-        }
-        for layer in &self.layers {
-            if !layer.is_dir() {
-                return Err(invalid(
-                    "layers",
-                    format!("{} is not a directory", layer.display()),
-                ));
-            }
-        }
-        if let Some(bootstrap) = &self.bootstrap {
-            if !bootstrap.is_file() {
-                return Err(invalid(
-                    "bootstrap",
-                    format!("{} is not a file", bootstrap.display()),
-                ));
-            }
-        }
-        if self.runtime.trim().is_empty() {
-            return Err(invalid("runtime", "must not be empty".into()));
-        }
-        if !(1..=MAX_TIMEOUT_SECONDS).contains(&self.timeout) {
-            return Err(invalid(
-                "timeout",
-                format!("must be 1-{MAX_TIMEOUT_SECONDS} seconds"),
-            ));
-        }
-        if !(128..=10240).contains(&self.memory_mb) {
-            return Err(invalid("memory_mb", "must be 128-10240".into()));
-        }
-        if self.concurrency == 0 {
-            return Err(invalid("concurrency", "must be at least 1".into()));
-        }
-        if self.reserved_concurrency == Some(0) {
-            return Err(invalid("reserved_concurrency", "must be at least 1".into()));
-        }
-        for qualifier in &self.qualifiers {
-            if qualifier == "$LATEST" || !valid_name(qualifier, 128) {
-                return Err(invalid(
-                    "qualifiers",
-                    format!("`{qualifier}` is not a valid alias or version"),
-                ));
-            }
-        }
-        for key in self.environment.keys() {
-            if !valid_env_name(key) {
-                return Err(invalid(
-                    "environment",
-                    format!("`{key}` is not a valid variable name"),
-                ));
-            }
-        }
-        if self.maximum_retry_attempts > DEFAULT_MAXIMUM_RETRY_ATTEMPTS {
-            return Err(invalid(
-                "maximum_retry_attempts",
-                format!("must be 0-{DEFAULT_MAXIMUM_RETRY_ATTEMPTS}"),
-            ));
-        }
-        if self.async_retry_delays_ms.len() < self.maximum_retry_attempts as usize
-            || self.async_retry_delays_ms.len() > DEFAULT_MAXIMUM_RETRY_ATTEMPTS as usize
-        {
-            return Err(invalid(
-                "async_retry_delays_ms",
-                format!(
-                    "needs one delay per retry: {} (maximum_retry_attempts) to {DEFAULT_MAXIMUM_RETRY_ATTEMPTS} entries",
-                    self.maximum_retry_attempts
-                ),
-            ));
-        }
-        if self
-            .async_retry_delays_ms
-            .iter()
-            .any(|ms| *ms > MAX_RETRY_DELAY_MS)
-        {
-            return Err(invalid(
-                "async_retry_delays_ms",
-                format!("each delay must be at most {MAX_RETRY_DELAY_MS} ms"),
-            ));
-        }
-        if !EVENT_AGE_RANGE.contains(&self.maximum_event_age_seconds) {
-            return Err(invalid(
-                "maximum_event_age_seconds",
-                format!(
-                    "must be {}-{} seconds",
-                    EVENT_AGE_RANGE.start(),
-                    EVENT_AGE_RANGE.end()
-                ),
-            ));
-        }
-        for key in &self.port_env {
-            if !valid_env_name(key) {
-                return Err(invalid(
-                    "port_env",
-                    format!("`{key}` is not a valid variable name"),
-                ));
-            }
-        }
-        Ok(())
-    }
 }
 
 impl EmulatorConfig {
@@ -389,161 +280,11 @@ impl EmulatorConfig {
         })?;
         Ok(config)
     }
-
-    /// Validate every function and reject duplicate names.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let mut seen = std::collections::HashSet::new();
-        for function in &self.functions {
-            function.validate()?;
-            if !seen.insert(function.name.as_str()) {
-                return Err(ConfigError::Invalid {
-                    function: function.name.clone(),
-                    key: "name",
-                    message: "defined twice".into(),
-                });
-            }
-        }
-        Ok(())
-    }
 }
 
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-fn valid_name(name: &str, max: usize) -> bool {
-    !name.is_empty()
-        && name.len() <= max
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-fn valid_env_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    fn dir() -> tempfile::TempDir {
-        tempfile::tempdir().unwrap()
-    }
-
-    #[test]
-    fn defaults_and_relative_paths() {
-        let base = dir();
-        std::fs::create_dir(base.path().join("fn")).unwrap();
-        let config = EmulatorConfig::from_toml_str(
-            "[[function]]\nname = \"echo\"\ncode = \"fn\"\n",
-            base.path(),
-            "f.toml",
-        )
-        .unwrap();
-        let f = &config.functions[0];
-        assert_eq!(f.code, base.path().join("fn"));
-        assert_eq!(f.timeout, 3);
-        assert_eq!(f.memory_mb, 128);
-        assert_eq!(f.concurrency, 10);
-        assert_eq!(f.runtime, "provided.al2023");
-        assert_eq!(f.maximum_retry_attempts, 2);
-        assert_eq!(
-            f.async_retry_delays(),
-            [Duration::from_secs(60), Duration::from_secs(120)]
-        );
-        assert_eq!(f.maximum_event_age_seconds, 21_600);
-    }
-
-    #[test]
-    fn async_retry_settings() {
-        let base = dir();
-        let parse = |extra: &str| {
-            EmulatorConfig::from_toml_str(
-                &format!("[[function]]\nname = \"echo\"\ncode = \".\"\n{extra}\n"),
-                base.path(),
-                "functions.toml",
-            )
-        };
-        let f = parse("async_retry_delays_ms = [50, 100]\nmaximum_retry_attempts = 1").unwrap();
-        assert_eq!(
-            f.functions[0].async_retry_delays(),
-            [Duration::from_millis(50)]
-        );
-        let f = parse("maximum_retry_attempts = 0\nasync_retry_delays_ms = []").unwrap();
-        assert!(f.functions[0].async_retry_delays().is_empty());
-        for (extra, key) in [
-            ("maximum_retry_attempts = 3", "`maximum_retry_attempts`"),
-            ("async_retry_delays_ms = [50]", "`async_retry_delays_ms`"),
-            (
-                "async_retry_delays_ms = [1, 2, 3]",
-                "`async_retry_delays_ms`",
-            ),
-            (
-                "maximum_event_age_seconds = 59",
-                "`maximum_event_age_seconds`",
-            ),
-            ("async_retry_delays_ms = \"fast\"", "async_retry_delays_ms"),
-            ("async_retry_delay_ms = [1, 2]", "async_retry_delay_ms"),
-        ] {
-            let err = parse(extra).unwrap_err().to_string();
-            assert!(err.contains("functions.toml"), "{err}");
-            assert!(err.contains(key), "{extra}: {err}");
-        }
-    }
-
-    #[test]
-    fn unknown_key_names_file_and_key() {
-        let base = dir();
-        let err = EmulatorConfig::from_toml_str(
-            "[[function]]\nname = \"echo\"\ncode = \".\"\ntimeout_s = 3\n",
-            base.path(),
-            "functions.toml",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(err.contains("functions.toml"), "{err}");
-        assert!(err.contains("timeout_s"), "{err}");
-    }
-
-    #[test]
-    fn bad_value_names_file_and_key() {
-        let base = dir();
-        let err = EmulatorConfig::from_toml_str(
-            "[[function]]\nname = \"echo\"\ncode = \".\"\ntimeout = 0\n",
-            base.path(),
-            "functions.toml",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(err.contains("functions.toml"), "{err}");
-        assert!(err.contains("`timeout`"), "{err}");
-    }
-
-    #[test]
-    fn duplicate_names_are_rejected() {
-        let base = dir();
-        let text =
-            "[[function]]\nname = \"a\"\ncode = \".\"\n[[function]]\nname = \"a\"\ncode = \".\"\n";
-        let err = EmulatorConfig::from_toml_str(text, base.path(), "x.toml").unwrap_err();
-        assert!(err.to_string().contains("defined twice"));
-    }
-
-    #[test]
-    fn embeddable_in_another_struct() {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Outer {
-            #[serde(rename = "function")]
-            functions: Vec<FunctionConfig>,
-        }
-        let outer: Outer = toml::from_str("[[function]]\nname = \"a\"\ncode = \"x\"\n").unwrap();
-        assert_eq!(outer.functions[0].name, "a");
-        assert!(
-            toml::from_str::<Outer>("[[function]]\nname = \"a\"\ncode = \"x\"\nbad = 1\n").is_err()
-        );
-    }
-}
+mod tests;

@@ -4,23 +4,20 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 
 use crate::async_queue::AsyncQueue;
 use crate::config::EmulatorConfig;
-use crate::environment::Job;
-use crate::function::{FunctionSpec, ACCOUNT, REGION};
+use crate::function::FunctionSpec;
 use crate::invoke::{
     EmulatorError, InvocationType, InvokeError, InvokeRequest, InvokeResponse, StreamError,
-    StreamingInvoke, MAX_ASYNC_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_SYNC_REQUEST_BYTES,
+    StreamingInvoke, MAX_RESPONSE_BYTES,
 };
 use crate::pool::{Answer, Answered, Pool};
 use crate::sandbox::RuntimeResult;
 
-/// Lambda's limit on the decoded client context (3,583 bytes).
-const MAX_CLIENT_CONTEXT_BYTES: usize = 3583;
+mod request;
 
 /// A running emulator (cheap to clone).
 #[derive(Clone)]
@@ -38,22 +35,18 @@ struct Function {
     queue: AsyncQueue,
 }
 
-/// A resolved invoke target.
-struct Target<'a> {
-    function: &'a Function,
-    executed_version: String,
-    invoked_arn: String,
-}
-
 impl Emulator {
-    /// Prepare every function and start one warm environment each (init failures are logged and
-    /// show up again on the first invoke).
+    /// Prepare every function and start its `provisioned_concurrency` environments (init
+    /// failures are logged, and answered again by the invoke that finds no environment). Every
+    /// other environment starts on demand, as on Lambda: the first invoke of a function without
+    /// provisioned concurrency pays its cold start and gets its init errors.
     pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         Self::start_with_hook(config, |_, _| {}).await
     }
 
-    /// [`Emulator::start`], calling `on_ready(name, init time or failure)` as each function's first
-    /// environment becomes ready.
+    /// [`Emulator::start`], calling `on_ready(name, init time or failure)` when each function's
+    /// first environment becomes ready or fails to (at start for provisioned functions, at the
+    /// first invoke for others), and once more when one first becomes ready after a failure.
     pub async fn start_with_hook(
         config: EmulatorConfig,
         on_ready: impl Fn(&str, Result<Duration, String>) + Send + Sync + 'static,
@@ -76,49 +69,31 @@ impl Emulator {
             inner: Arc::new(Inner { functions, stop }),
         };
         let on_ready = Arc::new(on_ready);
-        let mut warm_ups = tokio::task::JoinSet::new();
+        let mut provisioning = tokio::task::JoinSet::new();
         for (name, function) in &emulator.inner.functions {
             let pool = function.pool.clone();
-            let name = name.clone();
-            let on_ready = on_ready.clone();
-            warm_ups.spawn(async move {
-                pool.warm_up().await;
-                let result = pool.ready.borrow().clone();
-                if let Some(result) = result {
-                    let failed = result.is_err();
-                    if let Err(e) = &result {
-                        tracing::warn!(function = %name, error = %e, "init failed");
-                    }
-                    on_ready(&name, result);
-                    if failed {
-                        // Report the first environment that does become ready later.
-                        let mut ready = pool.ready.subscribe();
-                        tokio::spawn(async move {
-                            if let Ok(r) = ready.wait_for(|r| matches!(r, Some(Ok(_)))).await {
-                                if let Some(Ok(took)) = r.clone() {
-                                    on_ready(&name, Ok(took));
-                                }
-                            }
-                        });
-                    }
+            let report = report_ready(name.clone(), pool.ready.subscribe(), on_ready.clone());
+            if pool.spec.config.provisioned_concurrency == 0 {
+                tokio::spawn(report);
+                continue;
+            }
+            // Provisioned: reported before `start` returns, as the environments are ready then.
+            provisioning.spawn(async move {
+                pool.provision().await;
+                if pool.ready.borrow().is_some() {
+                    report.await;
+                } else {
+                    tokio::spawn(report);
                 }
             });
         }
-        while warm_ups.join_next().await.is_some() {}
+        while provisioning.join_next().await.is_some() {}
         Ok(emulator)
     }
 
-    /// Serve the Invoke API (the AWS wire protocol aws-sdk-lambda speaks) on this listener until shutdown.
-    pub async fn serve_invoke_api(
-        &self,
-        listener: tokio::net::TcpListener,
-    ) -> Result<(), EmulatorError> {
-        let emulator = self.clone();
-        crate::http_util::serve(listener, self.inner.stop.subscribe(), move |request| {
-            crate::invoke_api::handle(emulator.clone(), request)
-        })
-        .await;
-        Ok(())
+    /// Fires `true` once [`Emulator::shutdown`] has begun (servers stop on it).
+    pub(crate) fn stopping(&self) -> watch::Receiver<bool> {
+        self.inner.stop.subscribe()
     }
 
     /// In-process invoke (what the HTTP Invoke API calls too).
@@ -251,105 +226,33 @@ impl Emulator {
         }
         Ok(())
     }
-
-    /// Find the function and qualifier an invoke names.
-    fn resolve(&self, request: &InvokeRequest) -> Result<Target<'_>, InvokeError> {
-        let (name, derived) = parse_function(&request.function);
-        let qualifier = match (derived, request.qualifier.as_deref()) {
-            (Some(a), Some(b)) if a != b => {
-                return Err(InvokeError::InvalidParameterValue {
-                    message: "The derived qualifier from the function name does not match the specified qualifier.".into(),
-                })
-            }
-            (Some(q), _) | (None, Some(q)) => Some(q),
-            (None, None) => None,
-        };
-        let base_arn = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}");
-        let invoked_arn = match qualifier {
-            Some(q) => format!("{base_arn}:{q}"),
-            None => base_arn,
-        };
-        let not_found = || InvokeError::ResourceNotFound {
-            message: format!("Function not found: {invoked_arn}"),
-        };
-        let function = self.inner.functions.get(name).ok_or_else(not_found)?;
-        let executed_version = function
-            .pool
-            .spec
-            .executed_version(qualifier)
-            .ok_or_else(not_found)?;
-        Ok(Target {
-            function,
-            executed_version,
-            invoked_arn,
-        })
-    }
-
-    /// Check the request's payload and client context and make the job.
-    fn job(&self, request: &InvokeRequest, target: &Target<'_>) -> Result<Job, InvokeError> {
-        let limit = match request.invocation_type {
-            InvocationType::Event => MAX_ASYNC_REQUEST_BYTES,
-            _ => MAX_SYNC_REQUEST_BYTES,
-        };
-        if request.payload.len() > limit {
-            return Err(InvokeError::RequestTooLarge {
-                message: format!(
-                    "Request must be smaller than {limit} bytes for the InvokeFunction operation"
-                ),
-            });
-        }
-        let payload = if request.payload.iter().all(u8::is_ascii_whitespace) {
-            Bytes::from_static(b"{}")
-        } else {
-            if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&request.payload) {
-                return Err(InvokeError::InvalidRequestContent {
-                    message: format!("Could not parse request body into json: Could not parse payload into json: {e}"),
-                });
-            }
-            request.payload.clone()
-        };
-        let client_context = match &request.client_context {
-            None => None,
-            Some(encoded) => {
-                let invalid = || InvokeError::InvalidParameterValue {
-                    message: "Client context must be a valid Base64-encoded JSON object.".into(),
-                };
-                let decoded = base64::engine::general_purpose::STANDARD
-                    .decode(encoded.trim())
-                    .map_err(|_| invalid())?;
-                if decoded.len() > MAX_CLIENT_CONTEXT_BYTES {
-                    return Err(InvokeError::InvalidParameterValue {
-                        message: format!(
-                            "Client context must be smaller than {MAX_CLIENT_CONTEXT_BYTES} bytes."
-                        ),
-                    });
-                }
-                serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&decoded)
-                    .map_err(|_| invalid())?;
-                Some(Bytes::from(decoded))
-            }
-        };
-        Ok(Job {
-            request_id: uuid::Uuid::new_v4().to_string(),
-            payload,
-            client_context,
-            invoked_arn: target.invoked_arn.clone(),
-            version: target.executed_version.clone(),
-        })
-    }
 }
 
-/// `name`, `name:qualifier`, `account:function:name[:q]`, or a full ARN → (name, qualifier).
-fn parse_function(function: &str) -> (&str, Option<&str>) {
-    let parts: Vec<&str> = function.split(':').collect();
-    match parts.as_slice() {
-        ["arn", _, "lambda", _, _, "function", name] => (name, None),
-        ["arn", _, "lambda", _, _, "function", name, q] => (name, Some(q)),
-        [_, "function", name] => (name, None),
-        [_, "function", name, q] => (name, Some(q)),
-        [name, q] => (name, Some(q)),
-        _ => (function, None),
-    }
+/// Call `on_ready` with a function's first init result, and spawn a watch that calls it again
+/// with the first success after a failure; ends early when the pool is gone.
+async fn report_ready<F>(
+    name: String,
+    mut ready: watch::Receiver<Option<Result<Duration, String>>>,
+    on_ready: Arc<F>,
+) where
+    F: Fn(&str, Result<Duration, String>) + Send + Sync + 'static,
+{
+    let Ok(Some(first)) = ready.wait_for(Option::is_some).await.map(|r| r.clone()) else {
+        return;
+    };
+    let Err(e) = &first else {
+        on_ready(&name, first);
+        return;
+    };
+    tracing::warn!(function = %name, error = %e, "init failed");
+    on_ready(&name, first);
+    tokio::spawn(async move {
+        if let Ok(r) = ready.wait_for(|r| matches!(r, Some(Ok(_)))).await {
+            if let Some(Ok(took)) = r.clone() {
+                on_ready(&name, Ok(took));
+            }
+        }
+    });
 }
 
 /// The InvokeComplete error for a function error payload.
@@ -390,20 +293,4 @@ async fn collect_stream(mut body: mpsc::Receiver<Result<Bytes, StreamError>>) ->
         }
     }
     (Bytes::from(collected), false)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn function_names_and_arns() {
-        assert_eq!(parse_function("echo"), ("echo", None));
-        assert_eq!(parse_function("echo:live"), ("echo", Some("live")));
-        assert_eq!(parse_function("123456789012:function:echo"), ("echo", None));
-        assert_eq!(
-            parse_function("arn:aws:lambda:us-east-1:123456789012:function:echo:7"),
-            ("echo", Some("7"))
-        );
-    }
 }

@@ -5,10 +5,11 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde::Deserialize;
 
+use crate::api::{identify, EXTENSION_PREFIX};
+use crate::failure::error_payload;
 use crate::http_util::{accepted, api_error, header, json, Body};
 use crate::sandbox::{ExtensionQueue, ExtensionStatus, Sandbox};
 
-pub(crate) const PREFIX: &str = "/2020-01-01/extension/";
 /// Lambda allows ten extensions per function.
 const MAX_EXTENSIONS: usize = 10;
 /// Registration bodies are tiny; refuse anything silly.
@@ -26,7 +27,7 @@ pub(crate) async fn route(
     request: http::Request<Incoming>,
 ) -> http::Response<Body> {
     let path = request.uri().path().to_owned();
-    let rest = path.strip_prefix(PREFIX).unwrap_or_default();
+    let rest = path.strip_prefix(EXTENSION_PREFIX).unwrap_or_default();
     match (request.method().clone(), rest) {
         (http::Method::POST, "register") => register(sandbox, request).await,
         (http::Method::GET, "event/next") => next(sandbox, request).await,
@@ -65,21 +66,10 @@ async fn register(sandbox: &Sandbox, request: http::Request<Incoming>) -> http::
             "Invalid registration request body",
         );
     };
-    let mut invoke = false;
-    let mut shutdown = false;
-    for event in &registration.events {
-        match event.as_str() {
-            "INVOKE" => invoke = true,
-            "SHUTDOWN" => shutdown = true,
-            other => {
-                return api_error(
-                    400,
-                    "Extension.InvalidEventType",
-                    &format!("Invalid event type: {other}"),
-                )
-            }
-        }
-    }
+    let (invoke, shutdown) = match subscriptions(&registration.events) {
+        Ok(events) => events,
+        Err(answer) => return *answer,
+    };
     let external = sandbox.external_names.contains(&name);
     if !external && shutdown {
         return api_error(
@@ -118,6 +108,31 @@ async fn register(sandbox: &Sandbox, request: http::Request<Incoming>) -> http::
         })
     });
     tracing::debug!(function = %sandbox.spec.config.name, extension = %name, external, "extension registered");
+    registered(sandbox, &id, accept_account)
+}
+
+/// The events a registration subscribes to: (`INVOKE`, `SHUTDOWN`), or Lambda's refusal.
+fn subscriptions(events: &[String]) -> Result<(bool, bool), Box<http::Response<Body>>> {
+    let mut invoke = false;
+    let mut shutdown = false;
+    for event in events {
+        match event.as_str() {
+            "INVOKE" => invoke = true,
+            "SHUTDOWN" => shutdown = true,
+            other => {
+                return Err(Box::new(api_error(
+                    400,
+                    "Extension.InvalidEventType",
+                    &format!("Invalid event type: {other}"),
+                )))
+            }
+        }
+    }
+    Ok((invoke, shutdown))
+}
+
+/// The answer to a registration: the function's facts and the extension's identifier.
+fn registered(sandbox: &Sandbox, id: &str, accept_account: bool) -> http::Response<Body> {
     let mut body = serde_json::json!({
         "functionName": sandbox.spec.config.name,
         "functionVersion": sandbox.version,
@@ -127,35 +142,12 @@ async fn register(sandbox: &Sandbox, request: http::Request<Incoming>) -> http::
         body["accountId"] = serde_json::Value::from(crate::function::ACCOUNT);
     }
     let mut response = json(200, &body);
-    if let Ok(value) = http::HeaderValue::from_str(&id) {
+    if let Ok(value) = http::HeaderValue::from_str(id) {
         response
             .headers_mut()
             .insert("lambda-extension-identifier", value);
     }
     response
-}
-
-/// The extension's id from the request, or Lambda's answer when it is missing or unknown.
-pub(crate) fn identify(
-    sandbox: &Sandbox,
-    parts: &http::request::Parts,
-) -> Result<String, Box<http::Response<Body>>> {
-    let Some(id) = header(parts, "lambda-extension-identifier") else {
-        return Err(Box::new(api_error(
-            403,
-            "Extension.MissingHeader",
-            "Missing Lambda-Extension-Identifier header",
-        )));
-    };
-    if sandbox.queues().contains_key(id) {
-        Ok(id.to_owned())
-    } else {
-        Err(Box::new(api_error(
-            403,
-            "Extension.UnknownExtensionIdentifier",
-            "Unknown extension identifier",
-        )))
-    }
 }
 
 async fn next(sandbox: &Sandbox, request: http::Request<Incoming>) -> http::Response<Body> {
@@ -211,7 +203,7 @@ async fn report_error(
         .to_owned();
     let body = read_body(body).await.unwrap_or_default();
     if init {
-        let payload = crate::runtime_api::error_payload(Some(&error_type), &body);
+        let payload = error_payload(Some(&error_type), &body);
         sandbox
             .status
             .send_modify(|s| s.init_error = Some((error_type, payload)));

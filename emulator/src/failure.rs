@@ -83,6 +83,18 @@ impl InitFailure {
     }
 }
 
+/// The function error JSON Lambda returns for a runtime's `/error` body.
+pub(crate) fn error_payload(error_type: Option<&str>, body: &[u8]) -> Bytes {
+    if serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| v.is_object()) {
+        return Bytes::copy_from_slice(body);
+    }
+    let payload = serde_json::json!({
+        "errorMessage": String::from_utf8_lossy(body),
+        "errorType": error_type.unwrap_or("Unhandled"),
+    });
+    Bytes::from(payload.to_string())
+}
+
 /// `{"errorType":"Sandbox.Timedout", ...}` exactly as Lambda words it.
 pub(crate) fn timeout_payload(request_id: &str, timeout: Duration) -> Bytes {
     let message = format!(
@@ -118,6 +130,16 @@ pub(crate) fn oom_payload(request_id: &str) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_payload_passes_json_through_and_wraps_text() {
+        let json = br#"{"errorType":"X","errorMessage":"y"}"#;
+        assert_eq!(error_payload(Some("X"), json).as_ref(), json);
+        let wrapped: serde_json::Value =
+            serde_json::from_slice(&error_payload(Some("T"), b"oops")).unwrap();
+        assert_eq!(wrapped["errorType"], "T");
+        assert_eq!(wrapped["errorMessage"], "oops");
+    }
 
     #[test]
     fn a_registration_timeout_names_the_extension_that_did_not_register() {

@@ -133,12 +133,14 @@ impl FunctionSpec {
         }
     }
 
-    /// The environment of every process of one execution environment of `version`.
+    /// The environment of every process of one execution environment of `version`, started on
+    /// demand or provisioned ahead (`AWS_LAMBDA_INITIALIZATION_TYPE`).
     pub(crate) fn process_env(
         &self,
         runtime_api: &str,
         ports: &[(String, u16)],
         version: &str,
+        on_demand: bool,
     ) -> BTreeMap<String, String> {
         let mut env = BTreeMap::new();
         for key in ["HOME", "TMPDIR", "RUST_LOG", "RUST_BACKTRACE", "PYTHONPATH"] {
@@ -175,7 +177,15 @@ impl FunctionSpec {
                 format!("/aws/lambda/{}", c.name),
             ),
             ("AWS_LAMBDA_LOG_STREAM_NAME", stream),
-            ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".to_owned()),
+            (
+                "AWS_LAMBDA_INITIALIZATION_TYPE",
+                if on_demand {
+                    "on-demand"
+                } else {
+                    "provisioned-concurrency"
+                }
+                .to_owned(),
+            ),
             ("AWS_REGION", REGION.to_owned()),
             ("AWS_DEFAULT_REGION", REGION.to_owned()),
             ("AWS_EXECUTION_ENV", format!("AWS_Lambda_{}", c.runtime)),
@@ -322,7 +332,7 @@ mod tests {
         assert_eq!(spec.executed_version(Some("live")).unwrap(), "$LATEST");
         assert_eq!(spec.executed_version(Some("3")).unwrap(), "3");
         assert_eq!(spec.executed_version(Some("4")), None);
-        let env = spec.process_env("127.0.0.1:1", &[], "3");
+        let env = spec.process_env("127.0.0.1:1", &[], "3", true);
         assert_eq!(env["AWS_LAMBDA_FUNCTION_VERSION"], "3");
         assert!(env["AWS_LAMBDA_LOG_STREAM_NAME"].contains("/[3]"));
     }

@@ -10,8 +10,8 @@ use crate::emulator::Emulator;
 use crate::event_stream;
 use crate::http_util::{full, header, Body};
 use crate::invoke::{
-    InvocationType, InvokeError, InvokeRequest, StreamError, StreamingInvoke,
-    MAX_SYNC_REQUEST_BYTES,
+    EmulatorError, InvocationType, InvokeError, InvokeRequest, InvokeResponse, StreamError,
+    StreamingInvoke, MAX_SYNC_REQUEST_BYTES,
 };
 
 const INVOKE_PREFIX: &str = "/2015-03-31/functions/";
@@ -21,11 +21,23 @@ const STREAM_SUFFIX: &str = "/response-streaming-invocations";
 /// What Lambda streams when the function sets no `Content-Type`.
 const DEFAULT_STREAM_CONTENT_TYPE: &str = "application/octet-stream";
 
+impl Emulator {
+    /// Serve the Invoke API (the AWS wire protocol aws-sdk-lambda speaks) on this listener until shutdown.
+    pub async fn serve_invoke_api(
+        &self,
+        listener: tokio::net::TcpListener,
+    ) -> Result<(), EmulatorError> {
+        let emulator = self.clone();
+        crate::http_util::serve(listener, self.stopping(), move |request| {
+            handle(emulator.clone(), request)
+        })
+        .await;
+        Ok(())
+    }
+}
+
 /// Handle one Invoke API request; every error becomes AWS's JSON error here and only here.
-pub(crate) async fn handle(
-    emulator: Emulator,
-    request: http::Request<Incoming>,
-) -> http::Response<Body> {
+async fn handle(emulator: Emulator, request: http::Request<Incoming>) -> http::Response<Body> {
     match dispatch(emulator, request).await {
         Ok(response) => response,
         Err(error) => error_response(&error),
@@ -57,16 +69,7 @@ async fn dispatch(
             message: "Function name is not valid UTF-8".into(),
         })?
         .into_owned();
-    let qualifier = request.uri().query().and_then(|q| {
-        q.split('&').find_map(|pair| {
-            let (key, value) = pair.split_once('=')?;
-            (key == "Qualifier").then(|| {
-                percent_encoding::percent_decode_str(value)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            })
-        })
-    });
+    let qualifier = qualifier(request.uri());
     let (parts, body) = request.into_parts();
     let invocation_type = match header(&parts, "x-amz-invocation-type") {
         None => InvocationType::RequestResponse,
@@ -96,7 +99,25 @@ async fn dispatch(
     if streaming {
         return Ok(stream_response(emulator.invoke_stream(request).await?));
     }
-    let response = emulator.invoke(request).await?;
+    buffered_response(emulator.invoke(request).await?)
+}
+
+/// The `Qualifier` query parameter, percent-decoded.
+fn qualifier(uri: &http::Uri) -> Option<String> {
+    uri.query().and_then(|q| {
+        q.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            (key == "Qualifier").then(|| {
+                percent_encoding::percent_decode_str(value)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+        })
+    })
+}
+
+/// A buffered Invoke's answer: status, AWS's headers, the payload.
+fn buffered_response(response: InvokeResponse) -> Result<http::Response<Body>, InvokeError> {
     let mut builder = http::Response::builder()
         .status(response.status)
         .header("x-amzn-requestid", &response.request_id)

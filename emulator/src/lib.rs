@@ -1,6 +1,7 @@
 //! A faithful local AWS Lambda: the Invoke API, the Runtime API and the Extensions API, running
 //! real function bundles and layers as local processes.
 
+mod api;
 mod async_queue;
 mod config;
 mod emulator;
@@ -12,6 +13,7 @@ mod function;
 mod http_util;
 mod invoke;
 mod invoke_api;
+mod listener;
 mod logs;
 mod memory;
 mod pool;

@@ -35,7 +35,7 @@ pub(crate) struct Pool {
     /// Signalled whenever a finishing environment is done (idle again, or shut down).
     finished: Notify,
     closed: AtomicBool,
-    /// The first warm-up's result: init time or the failure.
+    /// The first environment's init time once one is ready; until then the first init failure.
     pub(crate) ready: watch::Sender<Option<Result<Duration, String>>>,
 }
 
@@ -114,42 +114,86 @@ impl Pool {
         self.permits.clone().acquire_owned().await.ok()
     }
 
-    /// Start one environment ahead of the first invocation and report how long init took.
-    pub(crate) async fn warm_up(self: &Arc<Self>) {
-        let Ok(permit) = self.try_permit() else {
-            return;
-        };
-        let started = std::time::Instant::now();
-        let result = match self.start_environment(false, "$LATEST").await {
-            Ok(environment) => {
-                self.release(environment, true);
-                Ok(started.elapsed())
-            }
-            Err(failure) => Err(String::from_utf8_lossy(&failure.payload("init")).into_owned()),
-        };
-        drop(permit);
-        self.ready.send_replace(Some(result));
+    /// Start the function's `provisioned_concurrency` environments (of `$LATEST`) side by side,
+    /// ahead of any invocation; returns when every one is ready or has failed (see `ready`).
+    pub(crate) async fn provision(self: &Arc<Self>) {
+        let mut starts = tokio::task::JoinSet::new();
+        for _ in 0..self.spec.config.provisioned_concurrency {
+            let Ok(permit) = self.try_permit() else {
+                break;
+            };
+            let pool = self.clone();
+            starts.spawn(async move {
+                if let Ok(environment) = pool.start_environment(false, "$LATEST").await {
+                    pool.release(environment, true);
+                }
+                drop(permit);
+            });
+        }
+        while starts.join_next().await.is_some() {}
     }
 
+    /// Start one environment: provisioned ahead (`on_demand` false: Lambda's init limit applies,
+    /// and its REPORT shows no init) or for the invocation that found none idle (`on_demand`:
+    /// an init timeout is retried once within the invocation, and its first REPORT carries the
+    /// `Init Duration`). Either way `ready` learns the first success, or the first failure while
+    /// none has succeeded.
     async fn start_environment(
         &self,
-        retry_in_invoke: bool,
+        on_demand: bool,
         version: &str,
     ) -> Result<Arc<Environment>, InitFailure> {
         let started = std::time::Instant::now();
+        let result = self.init_environment(on_demand, version).await;
+        let took = started.elapsed();
+        match &result {
+            Ok(_) => {
+                self.ready.send_if_modified(|ready| {
+                    let first = !matches!(ready, Some(Ok(_)));
+                    if first {
+                        *ready = Some(Ok(took));
+                    }
+                    first
+                });
+            }
+            Err(_) if self.closed.load(Ordering::SeqCst) => {}
+            Err(failure) => {
+                let message = String::from_utf8_lossy(&failure.payload("init")).into_owned();
+                if on_demand {
+                    tracing::warn!(function = %self.spec.config.name, error = %message, "init failed");
+                }
+                self.ready.send_if_modified(|ready| {
+                    let first = ready.is_none();
+                    if first {
+                        *ready = Some(Err(message));
+                    }
+                    first
+                });
+            }
+        }
+        result
+    }
+
+    async fn init_environment(
+        &self,
+        on_demand: bool,
+        version: &str,
+    ) -> Result<Arc<Environment>, InitFailure> {
         let first = Environment::start(
             self.spec.clone(),
             version,
             tokio::time::Instant::now() + INIT_TIMEOUT,
+            on_demand,
         )
         .await;
         let environment = match first {
-            Err(InitFailure::Timeout(..)) if retry_in_invoke => {
+            Err(InitFailure::Timeout(..)) if on_demand => {
                 tracing::warn!(function = %self.spec.config.name, "init timed out; retrying within the invocation");
                 Environment::start(
                     self.spec.clone(),
                     version,
                     tokio::time::Instant::now() + self.spec.timeout,
+                    on_demand,
                 )
                 .await?
             }
@@ -160,10 +204,6 @@ impl Pool {
             return Err(InitFailure::Entrypoint(
                 "the emulator is shutting down".into(),
             ));
-        }
-        if retry_in_invoke && !matches!(*self.ready.borrow(), Some(Ok(_))) {
-            // The first environment that ever became ready (the warm-up had failed).
-            self.ready.send_replace(Some(Ok(started.elapsed())));
         }
         let mut live = lock(&self.live);
         live.retain(|w| w.strong_count() > 0);

@@ -1,6 +1,4 @@
-//! The Runtime API (2018-06-01) of one execution environment, and the router for its listener.
-
-use std::sync::Arc;
+//! The Runtime API (2018-06-01) of one execution environment.
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -8,45 +6,34 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use tokio::sync::mpsc;
 
+use crate::api::RUNTIME_PREFIX;
+use crate::failure::error_payload;
 use crate::http_util::{accepted, api_error, header, Body};
 use crate::invoke::{StreamError, MAX_RESPONSE_BYTES, MAX_STREAM_RESPONSE_BYTES};
 use crate::sandbox::{RuntimeResult, Sandbox};
-use crate::{extensions_api, telemetry_api};
-
-const PREFIX: &str = "/2018-06-01/runtime/";
 /// Chunks of a streamed response in flight between the runtime and the caller.
 const STREAM_CHANNEL: usize = 16;
 
-/// Route one request of the environment's listener.
+/// A Runtime API request (its path under [`RUNTIME_PREFIX`]).
 pub(crate) async fn route(
-    sandbox: Arc<Sandbox>,
+    sandbox: &Sandbox,
     request: http::Request<Incoming>,
 ) -> http::Response<Body> {
     let path = request.uri().path().to_owned();
-    let method = request.method().clone();
-    if let Some(rest) = path.strip_prefix(PREFIX) {
-        return match (method, rest) {
-            (http::Method::GET, "invocation/next") => next(&sandbox).await,
-            (http::Method::POST, "init/error") => init_error(&sandbox, request).await,
-            (http::Method::POST, rest) => match rest
-                .strip_prefix("invocation/")
-                .and_then(|r| r.rsplit_once('/'))
-            {
-                Some((id, "response")) => response(&sandbox, id, request).await,
-                Some((id, "error")) => error(&sandbox, id, request).await,
-                _ => not_found(),
-            },
+    let rest = path.strip_prefix(RUNTIME_PREFIX).unwrap_or_default();
+    match (request.method().clone(), rest) {
+        (http::Method::GET, "invocation/next") => next(sandbox).await,
+        (http::Method::POST, "init/error") => init_error(sandbox, request).await,
+        (http::Method::POST, rest) => match rest
+            .strip_prefix("invocation/")
+            .and_then(|r| r.rsplit_once('/'))
+        {
+            Some((id, "response")) => response(sandbox, id, request).await,
+            Some((id, "error")) => error(sandbox, id, request).await,
             _ => not_found(),
-        };
+        },
+        _ => not_found(),
     }
-    if path.starts_with(extensions_api::PREFIX) {
-        return extensions_api::route(&sandbox, request).await;
-    }
-    if path.starts_with(telemetry_api::TELEMETRY_PATH) || path.starts_with(telemetry_api::LOGS_PATH)
-    {
-        return telemetry_api::subscribe(&sandbox, request).await;
-    }
-    not_found()
 }
 
 fn not_found() -> http::Response<Body> {
@@ -266,18 +253,6 @@ fn trailer_error(trailers: &http::HeaderMap) -> Option<StreamError> {
     })
 }
 
-/// The function error JSON Lambda returns for a runtime's `/error` body.
-pub(crate) fn error_payload(error_type: Option<&str>, body: &[u8]) -> Bytes {
-    if serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| v.is_object()) {
-        return Bytes::copy_from_slice(body);
-    }
-    let payload = serde_json::json!({
-        "errorMessage": String::from_utf8_lossy(body),
-        "errorType": error_type.unwrap_or("Unhandled"),
-    });
-    Bytes::from(payload.to_string())
-}
-
 async fn error(
     sandbox: &Sandbox,
     id: &str,
@@ -320,16 +295,6 @@ async fn init_error(sandbox: &Sandbox, request: http::Request<Incoming>) -> http
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn error_payload_passes_json_through_and_wraps_text() {
-        let json = br#"{"errorType":"X","errorMessage":"y"}"#;
-        assert_eq!(error_payload(Some("X"), json).as_ref(), json);
-        let wrapped: serde_json::Value =
-            serde_json::from_slice(&error_payload(Some("T"), b"oops")).unwrap();
-        assert_eq!(wrapped["errorType"], "T");
-        assert_eq!(wrapped["errorMessage"], "oops");
-    }
 
     #[test]
     fn trailer_error_decodes_base64_body() {

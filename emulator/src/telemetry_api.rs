@@ -10,11 +10,10 @@ use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use tokio::sync::broadcast;
 
+use crate::api::identify;
 use crate::http_util::{api_error, header, Body};
 use crate::sandbox::Sandbox;
 
-pub(crate) const TELEMETRY_PATH: &str = "/2022-07-01/telemetry";
-pub(crate) const LOGS_PATH: &str = "/2020-08-15/logs";
 /// Lambda's default buffering (Telemetry API reference).
 const DEFAULT_MAX_ITEMS: usize = 10_000;
 const DEFAULT_TIMEOUT_MS: u64 = 1000;
@@ -55,7 +54,7 @@ pub(crate) async fn subscribe(
     if parts.method != http::Method::PUT {
         return api_error(405, "InvalidRequest", "Use PUT to subscribe");
     }
-    if let Err(answer) = crate::extensions_api::identify(sandbox, &parts) {
+    if let Err(answer) = identify(sandbox, &parts) {
         return *answer;
     }
     let _ = header(&parts, "lambda-extension-identifier");

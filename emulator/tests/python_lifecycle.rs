@@ -320,7 +320,9 @@ async fn an_init_over_10_s_is_retried_once_within_the_invocation() {
     config
         .environment
         .insert("INIT_COUNTER".into(), counter.display().to_string());
-    // Init 1 is the warm-up; init 2 (a cold start) exceeds Lambda's 10 s; init 3 is the retry.
+    // Init 1 is the provisioned environment; init 2 (a cold start) exceeds Lambda's 10 s; init 3
+    // is the retry.
+    config.provisioned_concurrency = 1;
     config
         .environment
         .insert("INIT_SLOW_NTH".into(), "2".into());
@@ -361,6 +363,8 @@ async fn a_function_whose_warm_up_failed_is_reported_ready_when_it_first_is() {
     config
         .environment
         .insert("INIT_FAIL_NTH".into(), "1".into());
+    // The provisioned environment is the one that fails, at start.
+    config.provisioned_concurrency = 1;
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let hook = seen.clone();
     let emulator = lambda_mesh_emulator::Emulator::start_with_hook(

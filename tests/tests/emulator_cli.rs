@@ -48,7 +48,7 @@ fn wait_exit(child: &mut std::process::Child, limit: Duration) -> Option<std::pr
     None
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prints_listening_and_ready_serves_and_spins_down_on_sigterm() {
     let mut child = Child(
         Command::new(emulator_binary())
@@ -62,20 +62,38 @@ async fn prints_listening_and_ready_serves_and_spins_down_on_sigterm() {
             .unwrap(),
     );
     let stdout = child.0.stdout.take().unwrap();
-    let lines = std::thread::spawn(move || {
-        BufReader::new(stdout)
-            .lines()
-            .take(3)
-            .map(|l| l.unwrap())
-            .collect::<Vec<_>>()
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().take(3) {
+            let _ = tx.send(line.unwrap());
+        }
     });
-    let lines = tokio::task::spawn_blocking(move || lines.join().unwrap())
+    let next_line = || rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    let first = tokio::task::block_in_place(next_line);
+    let addr = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{first:?}"));
+
+    // Environments start on demand: each function's `ready` line comes with its first invoke.
+    let client = lambda_mesh_tests::sdk::client(&format!("http://{addr}"));
+    let out = client
+        .invoke()
+        .function_name("echo")
+        .payload(Blob::new(r#"{"via":"cli"}"#))
+        .send()
         .await
         .unwrap();
-    let addr = lines[0]
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{lines:?}"));
-    let mut ready: Vec<&str> = lines[1..]
+    assert_eq!(out.payload().unwrap().as_ref(), br#"{"via":"cli"}"#);
+    let out = client
+        .invoke()
+        .function_name("py")
+        .payload(Blob::new("{}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.function_error(), None);
+    let lines = tokio::task::block_in_place(|| vec![next_line(), next_line()]);
+    let mut ready: Vec<&str> = lines
         .iter()
         .map(|l| {
             let rest = l.strip_prefix("function ").unwrap();
@@ -86,16 +104,6 @@ async fn prints_listening_and_ready_serves_and_spins_down_on_sigterm() {
         .collect();
     ready.sort();
     assert_eq!(ready, ["echo", "py"]);
-
-    let client = lambda_mesh_tests::sdk::client(&format!("http://{addr}"));
-    let out = client
-        .invoke()
-        .function_name("echo")
-        .payload(Blob::new(r#"{"via":"cli"}"#))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(out.payload().unwrap().as_ref(), br#"{"via":"cli"}"#);
 
     let status = Command::new("kill")
         .args(["-TERM", &child.0.id().to_string()])
@@ -151,7 +159,7 @@ async fn config_file_with_relative_paths() {
     let file = dir.path().join("functions.toml");
     std::fs::write(
         &file,
-        "[[function]]\nname = \"py\"\ncode = \"fn\"\ntimeout = 2\nqualifiers = [\"live\"]\n[function.environment]\nGREETING = \"hi\"\n",
+        "[[function]]\nname = \"py\"\ncode = \"fn\"\ntimeout = 2\nprovisioned_concurrency = 1\nqualifiers = [\"live\"]\n[function.environment]\nGREETING = \"hi\"\n",
     )
     .unwrap();
     // A bare file name: relative to the current directory, paths inside it too.

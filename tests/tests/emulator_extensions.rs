@@ -41,6 +41,8 @@ async fn init_waits_for_extensions_and_invoke_and_shutdown_reach_them() {
     config
         .environment
         .insert("EXT_INIT_SLEEP_MS".into(), "700".into());
+    // Provisioned, so its init runs, and is reported, before `start` returns.
+    config.provisioned_concurrency = 1;
     let ready = Arc::new(Mutex::new(None));
     let seen = ready.clone();
     let emulator = Emulator::start_with_hook(
@@ -81,6 +83,179 @@ async fn init_waits_for_extensions_and_invoke_and_shutdown_reach_them() {
     running.emulator.shutdown().await;
     assert!(eventually(Duration::from_secs(3), || lines(&log).len() == 3).await);
     assert_eq!(lines(&log)[2], "SHUTDOWN spindown");
+}
+
+/// The `Init Duration` of the `REPORT` line for `request_id` in a log tail, in milliseconds.
+fn init_duration_ms(tail: &str, request_id: &str) -> Option<f64> {
+    let report = tail
+        .lines()
+        .find(|l| l.starts_with(&format!("REPORT RequestId: {request_id}")))
+        .unwrap_or_else(|| panic!("no REPORT for {request_id} in {tail}"));
+    let (_, rest) = report.split_once("Init Duration: ")?;
+    rest.split_once(" ms").map(|(ms, _)| ms.parse().unwrap())
+}
+
+fn log_tail(response: &lambda_mesh_emulator::InvokeResponse) -> String {
+    use base64::Engine as _;
+    let tail = response.log_result.as_deref().expect("a log tail");
+    let tail = base64::engine::general_purpose::STANDARD
+        .decode(tail)
+        .unwrap();
+    String::from_utf8(tail).unwrap()
+}
+
+#[tokio::test]
+async fn the_first_invoke_waits_for_a_slow_extension_init_and_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("events.txt");
+    let layer = extension_layer(dir.path(), "emulator-extension", Path::new(EXTENSION));
+    let mut config = binary_function("cold", ECHO, dir.path());
+    config.layers = vec![layer];
+    config
+        .environment
+        .insert("EXT_LOG".into(), log.display().to_string());
+    config
+        .environment
+        .insert("EXT_INIT_SLEEP_MS".into(), "500".into());
+    let emulator = Emulator::start(EmulatorConfig {
+        functions: vec![config],
+    })
+    .await
+    .unwrap();
+    // On demand: nothing has started yet.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(lines(&log), Vec::<String>::new());
+
+    let invoke = |n: u32| lambda_mesh_emulator::InvokeRequest {
+        function: "cold".into(),
+        payload: format!(r#"{{"n":{n}}}"#).into(),
+        log_tail: true,
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let first = emulator.invoke(invoke(1)).await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(first.function_error, None);
+    assert_eq!(first.payload.as_ref(), br#"{"n":1}"#);
+    assert!(
+        took >= Duration::from_millis(500),
+        "the first invoke must wait for the extension's init: {took:?}"
+    );
+    assert_eq!(lines(&log)[0], "REGISTER");
+    let init = init_duration_ms(&log_tail(&first), &first.request_id)
+        .expect("a cold start's REPORT shows its Init Duration");
+    assert!(init >= 500.0, "Init Duration {init} ms");
+    assert!(
+        init <= took.as_secs_f64() * 1000.0,
+        "Init Duration {init} ms > {took:?}"
+    );
+
+    // Warm: the same environment, no init.
+    let second = emulator.invoke(invoke(2)).await.unwrap();
+    assert_eq!(second.payload.as_ref(), br#"{"n":2}"#);
+    assert_eq!(
+        init_duration_ms(&log_tail(&second), &second.request_id),
+        None
+    );
+    assert_eq!(lines(&log).iter().filter(|l| *l == "REGISTER").count(), 1);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn provisioned_environments_init_at_start_and_report_no_init_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("events.txt");
+    let layer = extension_layer(dir.path(), "emulator-extension", Path::new(EXTENSION));
+    let mut config = binary_function("warm", ECHO, dir.path());
+    config.layers = vec![layer];
+    config.concurrency = 3;
+    config.provisioned_concurrency = 2;
+    config
+        .environment
+        .insert("EXT_LOG".into(), log.display().to_string());
+    let emulator = Emulator::start(EmulatorConfig {
+        functions: vec![config],
+    })
+    .await
+    .unwrap();
+    assert_eq!(lines(&log), ["REGISTER", "REGISTER"]);
+    let response = emulator
+        .invoke(lambda_mesh_emulator::InvokeRequest {
+            function: "warm".into(),
+            payload: "{}".into(),
+            log_tail: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(response.function_error, None);
+    assert_eq!(
+        init_duration_ms(&log_tail(&response), &response.request_id),
+        None
+    );
+    assert_eq!(lines(&log).iter().filter(|l| *l == "REGISTER").count(), 2);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_extension_init_failure_surfaces_at_the_first_invoke_not_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let layer = dir.path().join("layer");
+    std::fs::create_dir_all(layer.join("extensions")).unwrap();
+    let crash = layer.join("extensions/crash");
+    std::fs::write(
+        &crash,
+        "#!/bin/sh
+exit 7
+",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &crash,
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
+    )
+    .unwrap();
+    let mut config = binary_function("crashy", ECHO, dir.path());
+    config.layers = vec![layer];
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let seen = reports.clone();
+    let emulator = Emulator::start_with_hook(
+        EmulatorConfig {
+            functions: vec![config],
+        },
+        move |name, result| seen.lock().unwrap().push((name.to_owned(), result.is_ok())),
+    )
+    .await
+    .unwrap();
+    assert_eq!(*reports.lock().unwrap(), [], "nothing initialises at start");
+    let response = emulator
+        .invoke(lambda_mesh_emulator::InvokeRequest {
+            function: "crashy".into(),
+            payload: "{}".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(response.function_error.as_deref(), Some("Unhandled"));
+    let body: Value = serde_json::from_slice(&response.payload).unwrap();
+    assert_eq!(body["errorType"], "Extension.Crash", "{body}");
+    let message = body["errorMessage"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!("RequestId: {} Error:", response.request_id)),
+        "{message}"
+    );
+    assert!(message.contains("exit status 7"), "{message}");
+    assert!(
+        eventually(Duration::from_secs(2), || !reports
+            .lock()
+            .unwrap()
+            .is_empty())
+        .await,
+        "the hook hears of the failed init"
+    );
+    assert_eq!(*reports.lock().unwrap(), [("crashy".to_owned(), false)]);
+    emulator.shutdown().await;
 }
 
 #[tokio::test]

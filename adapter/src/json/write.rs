@@ -6,9 +6,16 @@ use super::find_special;
 /// characters; everything else, non-ASCII included, verbatim). Runs between escapes are found
 /// eight bytes at a time and copied whole.
 pub(crate) fn push_str(out: &mut Vec<u8>, s: &str) {
-    let mut rest = s.as_bytes();
-    out.reserve(rest.len() + 2);
+    out.reserve(s.len() + 2);
     out.push(b'"');
+    push_escaped(out, s.as_bytes());
+    out.push(b'"');
+}
+
+/// Append the inside of a JSON string for `text`, escaped as [`push_str`] escapes it. Only ASCII
+/// bytes are ever escaped, so a UTF-8 text may be written in pieces cut anywhere.
+pub(crate) fn push_escaped(out: &mut Vec<u8>, text: &[u8]) {
+    let mut rest = text;
     loop {
         let i = find_special(rest);
         out.extend_from_slice(&rest[..i]);
@@ -16,7 +23,6 @@ pub(crate) fn push_str(out: &mut Vec<u8>, s: &str) {
         push_escape(out, b);
         rest = &rest[i + 1..];
     }
-    out.push(b'"');
 }
 
 fn push_escape(out: &mut Vec<u8>, b: u8) {

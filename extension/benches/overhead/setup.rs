@@ -71,6 +71,8 @@ pub fn function(candidate: &Candidate, layer: &Path, code: &Path, port: u16) -> 
     function.handler = "wait.sh".into();
     function.layers = vec![layer.to_path_buf()];
     function.concurrency = 1;
+    // Init is measured once, at start: the emulator starts on-demand environments at the first invoke.
+    function.provisioned_concurrency = 1;
     function.timeout = 30;
     function.memory_mb = 512;
     function

@@ -180,7 +180,7 @@ async fn bench() {
         for (service, addr) in services {
             let mut function =
                 setup::function(candidate, layer_dir.path(), code.path(), addr.port());
-            function.name = format!("{}@{service}", candidate.label);
+            function.name = format!("{}_{service}", candidate.label);
             functions.push(function);
         }
     }
@@ -197,7 +197,7 @@ async fn bench() {
                 let samples = match target {
                     DIRECT => direct_batch(addr, BATCH).await,
                     label => {
-                        let name = format!("{label}@{service}");
+                        let name = format!("{label}_{service}");
                         setup::invoke_batch(&emulator, &name, &payload, BATCH).await
                     }
                 };

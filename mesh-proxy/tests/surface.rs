@@ -132,7 +132,7 @@ fn metrics(out: &mut String) {
 
 /// The keys a full config accepts, and what bad ones are told.
 fn config(out: &mut String) {
-    let code = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/fn");
+    let code = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/python-fn");
     let good = r#"log_format = "json"
 drain_timeout = 3
 

@@ -10,6 +10,8 @@ mod body;
 mod config;
 mod error;
 mod identity;
+#[allow(dead_code)] // The gateway (in progress) is its user.
+mod intentions;
 mod invoker;
 mod listener;
 mod logging;

@@ -14,7 +14,9 @@ fn append(line: &str) {
             .append(true)
             .open(path)
         {
-            let _ = writeln!(file, "{line}");
+            // One `write` per line: `writeln!` on a `File` writes the text and the newline
+            // separately, and two environments appending at once interleave them.
+            let _ = file.write_all(format!("{line}\n").as_bytes());
         }
     }
 }

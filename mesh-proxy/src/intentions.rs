@@ -3,9 +3,20 @@
 //! the highest-precedence intention matching the source applies, L7 permissions first match then
 //! the default policy). Pure rules over a verified source identity and a request head: no I/O.
 //!
-//! The types here are what the config-entry decoder (`consul::entries`) produces.
+//! The types here are what the config-entry decoder (`consul::entries`) produces; the evaluator
+//! is in `precedence` (which intention applies), `l7` (permissions), `path` (request-path
+//! normalization) and `re2` (RE2 regex syntax).
 
 use regex::Regex;
+
+mod l7;
+mod path;
+mod precedence;
+mod re2;
+
+// The gateway's authorize stage (in progress) is their user.
+pub(crate) use path::{normalize_path, EscapedSlashes, PathNormalization};
+pub(crate) use precedence::{Intentions, RequestHead};
 
 /// `Action`: what an intention (or a permission, or the default policy) decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,28 +129,21 @@ pub enum HeaderTest {
 
 /// A regular expression in RE2 syntax (as Envoy runs Consul's `PathRegex` and `Regex`) that must
 /// match the whole input, with ASCII classes (`\d`, `\w`, `\s` as RE2 has them).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FullRegex {
     source: String,
     regex: Regex,
 }
 
 impl FullRegex {
-    /// Compile `pattern` anchored at both ends.
+    /// Compile `pattern` (RE2 syntax) anchored at both ends, with RE2's ASCII `\d`, `\w`, `\s`
+    /// and `\b` (see the `re2` module).
     pub fn new(pattern: &str) -> Result<FullRegex, regex::Error> {
-        let regex = regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
-            .unicode(false)
-            .build()
-            .or_else(|_| regex::Regex::new(&format!("^(?:{pattern})$")))?;
+        let regex = Regex::new(&format!("^(?:{})$", re2::translate(pattern)))?;
         Ok(FullRegex {
             source: pattern.to_owned(),
             regex,
         })
-    }
-
-    /// The pattern as written.
-    pub fn as_str(&self) -> &str {
-        &self.source
     }
 
     /// Whether the whole of `input` matches.
@@ -147,3 +151,12 @@ impl FullRegex {
         self.regex.is_match(input)
     }
 }
+
+impl std::fmt::Debug for FullRegex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("FullRegex").field(&self.source).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests;

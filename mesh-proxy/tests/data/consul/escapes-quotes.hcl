@@ -1,0 +1,3 @@
+Kind = "service-intentions"
+Name = "quoting"
+Sources = [{ Name = "a", Action = "allow", Description = "say \"hi\" to C:\\temp" }]

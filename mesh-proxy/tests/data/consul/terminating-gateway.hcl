@@ -1,0 +1,3 @@
+Kind = "terminating-gateway"
+Name = "lambda-gateway"
+Services = [{ Name = "thumbnailer" }, { Name = "*" }]

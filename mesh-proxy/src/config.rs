@@ -2,6 +2,7 @@
 //! variables and then by command-line flags (flag > env > file).
 
 mod file;
+mod gateway;
 mod locate;
 mod overrides;
 mod validate;
@@ -33,7 +34,7 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(900);
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A loaded, validated configuration.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// Log line format.
     pub log_format: LogFormat,
@@ -47,6 +48,52 @@ pub struct Config {
     pub upstreams: Vec<UpstreamConfig>,
     /// `[[function]]`: functions run locally by the embedded emulator (paths resolved).
     pub functions: Vec<FunctionConfig>,
+    /// `[gateway]`: the terminating gateway, when configured.
+    pub gateway: Option<GatewayConfig>,
+}
+
+/// `[gateway]`: the terminating-gateway listener, its files read and checked.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// `name`: its Consul service name (selects the terminating-gateway entry).
+    pub name: String,
+    /// `listen`.
+    pub listen: SocketAddr,
+    /// `trust_domain` (lowercase).
+    pub trust_domain: String,
+    /// `datacenter`: of the linked services' identities.
+    pub datacenter: String,
+    /// `ca_file`: the trust anchors.
+    pub(crate) anchors: crate::listener::tls::TrustAnchors,
+    /// `default_policy`: when no intention decides.
+    pub(crate) default_policy: crate::intentions::Action,
+    /// `xfcc`.
+    pub xfcc: crate::xfcc::XfccMode,
+    /// `merge_slashes`, `path_with_escaped_slashes`, `insecure_disable_path_normalization`.
+    pub(crate) normalization: crate::intentions::PathNormalization,
+    /// The linked services served, in file order.
+    pub services: Vec<GatewayService>,
+    /// Every `service-intentions` entry read from `[consul] config_entries`.
+    pub(crate) intentions: Vec<crate::intentions::ServiceIntentions>,
+    /// What loading noticed and did not refuse (logged at start and on reload).
+    pub warnings: Vec<String>,
+}
+
+/// One linked service: its leaf, and how its function is invoked (as an upstream would be; the
+/// upstream's `destination_name` is the service's name, its `bind` the gateway's `listen`).
+#[derive(Debug, Clone)]
+pub struct GatewayService {
+    /// The service's leaf and key.
+    pub(crate) leaf: crate::listener::tls::ServiceLeaf,
+    /// How its function is invoked.
+    pub upstream: UpstreamConfig,
+}
+
+impl GatewayService {
+    /// The linked service's identity.
+    pub fn identity(&self) -> &crate::identity::ServiceIdentity {
+        self.leaf.identity()
+    }
 }
 
 /// `[aws]`: how the aws invoker reaches Lambda.
@@ -203,6 +250,21 @@ impl Config {
             }
         })?;
         validate::build(file, text, origin, base)
+    }
+
+    /// Every upstream the config invokes functions for: the sidecar listeners', then the
+    /// gateway's linked services'.
+    pub fn invoking(&self) -> impl Iterator<Item = &UpstreamConfig> {
+        self.upstreams.iter().chain(
+            self.gateway
+                .iter()
+                .flat_map(|g| g.services.iter().map(|s| &s.upstream)),
+        )
+    }
+
+    /// What loading noticed and did not refuse (from the Consul config entries, mostly).
+    pub fn warnings(&self) -> &[String] {
+        self.gateway.as_ref().map_or(&[], |g| g.warnings.as_slice())
     }
 
     /// The `[[function]]` an upstream runs locally, when it names one.

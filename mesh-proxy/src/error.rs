@@ -103,6 +103,32 @@ pub enum ProxyError {
         /// Header bytes limit.
         bytes: usize,
     },
+    /// The gateway's intentions (or its default policy) refuse this caller or request.
+    #[error("{caller} -> {destination} denied by {by}")]
+    IntentionDenied {
+        /// The caller's SPIFFE ID (from its verified certificate).
+        caller: String,
+        /// The linked service's SPIFFE ID.
+        destination: String,
+        /// The intention, permission or default policy that decided.
+        by: String,
+    },
+    /// The request's `Host` names another linked service than the connection's SNI.
+    #[error("Host `{host}` names linked service `{named}`, but this connection is for `{service}` (SNI)")]
+    MisdirectedRequest {
+        /// The `Host`, without its port, lowercase.
+        host: String,
+        /// The linked service the `Host` names.
+        named: String,
+        /// The linked service the connection's SNI chose.
+        service: String,
+    },
+    /// The connection's linked service is no longer served by the gateway (a reload unlinked it).
+    #[error("service `{service}` is no longer linked to this gateway")]
+    NotLinked {
+        /// The service the connection's SNI chose.
+        service: String,
+    },
     /// `Upgrade` and `CONNECT` cannot become invocations.
     #[error("{what} is not supported")]
     NotImplemented {
@@ -127,6 +153,8 @@ impl ProxyError {
             Self::BadRequest { .. } => "bad_request",
             Self::HeadersTooLarge { .. } => "headers_too_large",
             Self::NotImplemented { .. } => "not_implemented",
+            Self::IntentionDenied { .. } => "intention_denied",
+            Self::MisdirectedRequest { .. } | Self::NotLinked { .. } => "misdirected_request",
         }
     }
 
@@ -145,6 +173,10 @@ impl ProxyError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::NotImplemented { .. } => StatusCode::NOT_IMPLEMENTED,
+            Self::IntentionDenied { .. } => StatusCode::FORBIDDEN,
+            Self::MisdirectedRequest { .. } | Self::NotLinked { .. } => {
+                StatusCode::MISDIRECTED_REQUEST
+            }
         }
     }
 

@@ -8,9 +8,10 @@
 mod admin;
 mod body;
 mod config;
+mod consul;
 mod error;
+mod gateway;
 mod identity;
-#[allow(dead_code)] // The gateway (in progress) is its user.
 mod intentions;
 mod invoker;
 mod listener;
@@ -23,9 +24,11 @@ mod xfcc;
 
 pub use body::{Body, BoxError};
 pub use config::{
-    AwsSettings, Config, ConfigError, FlagValues, InvocationMode, LogFormat, Overrides,
-    UpstreamConfig,
+    AwsSettings, Config, ConfigError, FlagValues, GatewayConfig, GatewayService, InvocationMode,
+    LogFormat, Overrides, UpstreamConfig,
 };
+#[doc(hidden)] // For the pyhcl differential test (tests/hcl_pyhcl.rs) only.
+pub use consul::hcl_to_json;
 pub use error::ProxyError;
 pub use identity::{IdentityError, ServiceIdentity, DEFAULT_PARTITION};
 pub use invoker::AwsError;

@@ -13,7 +13,7 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -41,9 +41,17 @@ impl Listener {
         H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
         F: Future<Output = Response<Body>> + Send + 'static,
     {
+        Listener::spawn_connections(socket, Plain(handler))
+    }
+
+    /// Serve `socket`, each accepted connection by `connections`.
+    pub(crate) fn spawn_connections<C: Connections>(
+        socket: TcpListener,
+        connections: C,
+    ) -> std::io::Result<Listener> {
         let local_addr = socket.local_addr()?;
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(socket, handler, stopped));
+        let task = tokio::spawn(accept_loop(socket, connections, stopped));
         Ok(Listener {
             local_addr,
             stop,
@@ -89,11 +97,87 @@ fn builder() -> auto::Builder<TokioExecutor> {
     builder
 }
 
-async fn accept_loop<H, F>(socket: TcpListener, handler: H, mut stopped: watch::Receiver<bool>)
+/// What serves one accepted connection: given the stream, the peer, the HTTP server builder and
+/// the graceful-shutdown watcher to register the HTTP connection with.
+pub(crate) trait Connections: Clone + Send + Sync + 'static {
+    /// Serve `stream` until it closes.
+    fn serve(
+        &self,
+        stream: QuickAck,
+        peer: SocketAddr,
+        builder: auto::Builder<TokioExecutor>,
+        watcher: Watcher,
+    ) -> impl Future<Output = ()> + Send + 'static;
+}
+
+/// Plain HTTP/1.1 and h2c: every request to `handler(request, peer)`.
+#[derive(Clone)]
+struct Plain<H>(H);
+
+impl<H, F> Connections for Plain<H>
 where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
+    fn serve(
+        &self,
+        stream: QuickAck,
+        peer: SocketAddr,
+        builder: auto::Builder<TokioExecutor>,
+        watcher: Watcher,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let handler = self.0.clone();
+        async move {
+            let service = hyper::service::service_fn(move |request| answer(handler(request, peer)));
+            serve_http(stream, peer, &builder, watcher, service).await;
+        }
+    }
+}
+
+/// A request's answer, boxed: hyper keeps one in-flight slot per connection for the connection's
+/// whole life, so an unboxed request future would pin its full size to every idle keep-alive
+/// connection (measured: ~25 KB each).
+pub(crate) type Answer = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+/// Box `response` as an [`Answer`].
+pub(crate) fn answer<F>(response: F) -> Answer
+where
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    Box::pin(async move { Ok(response.await) })
+}
+
+/// Serve HTTP/1.1 or h2 (told by ALPN or the connection preface) on `io` until it closes or the
+/// listener stops.
+pub(crate) async fn serve_http<IO, S>(
+    io: IO,
+    peer: SocketAddr,
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+    service: S,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            Request<Incoming>,
+            Response = Response<Body>,
+            Error = Infallible,
+            Future = Answer,
+        > + Send
+        + 'static,
+{
+    let connection = builder
+        .serve_connection(TokioIo::new(io), service)
+        .into_owned();
+    if let Err(e) = watcher.watch(connection).await {
+        tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+    }
+}
+
+async fn accept_loop<C: Connections>(
+    socket: TcpListener,
+    connections: C,
+    mut stopped: watch::Receiver<bool>,
+) {
     let builder = builder();
     let graceful = GracefulShutdown::new();
     loop {
@@ -110,25 +194,9 @@ where
             }
         };
         let _ = stream.set_nodelay(true);
-        let stream = QuickAck(stream);
-        let handler = handler.clone();
-        let service = hyper::service::service_fn(move |request| {
-            // Boxed: hyper keeps one in-flight slot per connection for the connection's whole
-            // life, so an unboxed request future would pin its full size to every idle
-            // keep-alive connection (measured: ~25 KB each).
-            let response: Pin<Box<dyn Future<Output = Response<Body>> + Send>> =
-                Box::pin(handler(request, peer));
-            async move { Ok::<_, Infallible>(response.await) }
-        });
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
-            }
-        });
+        let serving =
+            connections.serve(QuickAck(stream), peer, builder.clone(), graceful.watcher());
+        tokio::spawn(serving);
     }
     drop(socket);
     graceful.shutdown().await;
@@ -138,7 +206,7 @@ where
 /// writes a request's head and body apart without `TCP_NODELAY` sends the body only once the head
 /// is acknowledged, and Linux delays that ACK ~40 ms on a keep-alive connection. The option is not
 /// sticky, hence once a read.
-struct QuickAck(tokio::net::TcpStream);
+pub(crate) struct QuickAck(tokio::net::TcpStream);
 
 impl tokio::io::AsyncRead for QuickAck {
     fn poll_read(

@@ -58,6 +58,9 @@ fn main() -> ExitCode {
         }
     };
     if args.check {
+        for warning in config.warnings() {
+            eprintln!("mesh-proxy: warning: {warning}");
+        }
         println!("{}: ok", args.config.display());
         return ExitCode::SUCCESS;
     }
@@ -74,8 +77,9 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!(error = %e, "mesh-proxy failed");
             eprintln!("mesh-proxy: {e}");
-            // No region for an aws upstream is a config problem too.
-            if matches!(e, StartError::Aws(_)) {
+            // No region for an aws upstream, or gateway certificates rustls refuses, are config
+            // problems too.
+            if matches!(e, StartError::Aws(_) | StartError::Tls(_)) {
                 ExitCode::from(EXIT_BAD_CONFIG)
             } else {
                 ExitCode::FAILURE

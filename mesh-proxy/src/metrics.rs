@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,6 +34,9 @@ pub struct UpstreamMetrics {
     retries: AtomicU64,
     stream_aborts: AtomicU64,
     in_flight: AtomicI64,
+    /// Set once the upstream is a gateway's linked service: only those have intention denials.
+    linked: AtomicBool,
+    intention_denials: AtomicU64,
 }
 
 /// Counts a request in flight until dropped.
@@ -137,6 +140,19 @@ impl Metrics {
                 m.in_flight.load(Relaxed)
             );
         }
+        family(
+            &mut out,
+            "mesh_proxy_intention_denials_total",
+            "counter",
+            "Gateway requests refused by intentions or the default policy, by linked service.",
+        );
+        for (name, m) in map.iter().filter(|(_, m)| m.linked.load(Relaxed)) {
+            let _ = writeln!(
+                out,
+                "mesh_proxy_intention_denials_total{{destination=\"{name}\"}} {}",
+                m.intention_denials.load(Relaxed)
+            );
+        }
         out
     }
 }
@@ -157,6 +173,8 @@ impl UpstreamMetrics {
             retries: AtomicU64::new(0),
             stream_aborts: AtomicU64::new(0),
             in_flight: AtomicI64::new(0),
+            linked: AtomicBool::new(false),
+            intention_denials: AtomicU64::new(0),
         }
     }
 
@@ -207,6 +225,16 @@ impl UpstreamMetrics {
     /// A streamed response was aborted.
     pub fn stream_abort(&self) {
         self.stream_aborts.fetch_add(1, Relaxed);
+    }
+
+    /// This upstream is a gateway's linked service (its intention denials are rendered).
+    pub fn mark_linked(&self) {
+        self.linked.store(true, Relaxed);
+    }
+
+    /// The gateway's intentions refused a request.
+    pub fn intention_denial(&self) {
+        self.intention_denials.fetch_add(1, Relaxed);
     }
 
     /// Count a request in flight until the guard drops.

@@ -12,8 +12,10 @@ use lambda_mesh_emulator::{Emulator, EmulatorConfig, EmulatorError};
 use tokio::net::TcpListener;
 
 use crate::admin::{self, AdminState};
-use crate::config::Config;
+use crate::config::{Config, GatewayConfig};
+use crate::gateway::{Gateway, GatewayConnections, GatewaySlot};
 use crate::invoker::{AwsClients, AwsError, Invoker, LocalInvoker};
+use crate::listener::tls::TlsConfigError;
 use crate::listener::Listener;
 use crate::metrics::Metrics;
 use crate::upstream::Upstream;
@@ -28,6 +30,7 @@ pub struct Proxy {
     admin: AdminState,
     admin_listener: Listener,
     upstreams: BTreeMap<String, Running>,
+    gateway: Option<RunningGateway>,
     local: Option<LocalInvoker>,
     aws: Option<Arc<AwsClients>>,
 }
@@ -60,6 +63,9 @@ pub enum StartError {
     /// The aws invoker could not be set up.
     #[error(transparent)]
     Aws(#[from] AwsError),
+    /// The gateway's certificates cannot make a TLS server configuration.
+    #[error("gateway: {0}")]
+    Tls(#[from] TlsConfigError),
 }
 
 /// A slot the listener reads its current upstream from, so reloads can swap it.
@@ -70,6 +76,29 @@ struct Running {
     configured: SocketAddr,
     listener: Listener,
     slot: Slot,
+}
+
+#[derive(Debug)]
+struct RunningGateway {
+    configured: SocketAddr,
+    listener: Listener,
+    slot: GatewaySlot,
+}
+
+/// Everything a reload needs, bound and built before anything changes.
+struct Prepared {
+    states: Vec<Arc<Upstream>>,
+    sockets: BTreeMap<String, TcpListener>,
+    admin_socket: Option<TcpListener>,
+    /// The new gateway state, and how it is served.
+    gateway: Option<GatewayPlan>,
+}
+
+enum GatewayPlan {
+    /// Into the running listener's slot (prepared only when one runs at the same address).
+    Swap(Arc<Gateway>),
+    /// On a new listener (the address changed, or there was no gateway).
+    Bind(Arc<Gateway>, TcpListener, SocketAddr),
 }
 
 /// The invokers a config needs, reused from the previous config where nothing changed.
@@ -108,12 +137,21 @@ impl Proxy {
                 },
             );
         }
+        let gateway = match &config.gateway {
+            Some(settings) => {
+                let state = Arc::new(build_gateway(&config, settings, &invokers, &admin.metrics)?);
+                let socket = bind("gateway", settings.listen).await?;
+                Some(spawn_gateway(socket, settings.listen, state)?)
+            }
+            None => None,
+        };
         admin.ready.store(true, Ordering::Release);
         Ok(Proxy {
             config,
             admin,
             admin_listener,
             upstreams,
+            gateway,
             local: invokers.local,
             aws: invokers.aws,
         })
@@ -137,6 +175,11 @@ impl Proxy {
             .collect()
     }
 
+    /// Where the gateway listens, when configured.
+    pub fn gateway_addr(&self) -> Option<SocketAddr> {
+        self.gateway.as_ref().map(|g| g.listener.local_addr())
+    }
+
     /// Where the admin listener listens.
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_listener.local_addr()
@@ -156,7 +199,12 @@ impl Proxy {
     ) -> Result<Vec<(String, SocketAddr)>, StartError> {
         let invokers = invokers(&config, Some(self)).await?;
         let prepared = self.prepare(&config, &invokers).await;
-        let (states, mut sockets, admin_socket) = match prepared {
+        let Prepared {
+            states,
+            mut sockets,
+            admin_socket,
+            gateway,
+        } = match prepared {
             Ok(prepared) => prepared,
             Err(e) => {
                 if !invokers.local_reused {
@@ -207,6 +255,27 @@ impl Proxy {
         for (_, removed) in previous {
             tokio::spawn(removed.listener.stop(grace));
         }
+        let old_gateway = self.gateway.take();
+        self.gateway = match gateway {
+            None => {
+                if let Some(old) = old_gateway {
+                    tokio::spawn(old.listener.stop(grace));
+                }
+                None
+            }
+            // Same address: open connections stay, their next requests see the new state.
+            Some(GatewayPlan::Swap(state)) => old_gateway.inspect(|running| {
+                *running.slot.write().unwrap_or_else(|e| e.into_inner()) = state;
+            }),
+            Some(GatewayPlan::Bind(state, socket, configured)) => {
+                if let Some(old) = old_gateway {
+                    tokio::spawn(old.listener.stop(grace));
+                }
+                let running = spawn_gateway(socket, configured, state)?;
+                bound.push(("gateway".to_owned(), running.listener.local_addr()));
+                Some(running)
+            }
+        };
         if !invokers.local_reused {
             if let Some(old) = self.local.take() {
                 tokio::spawn(retire(old, grace));
@@ -219,19 +288,7 @@ impl Proxy {
     }
 
     /// Bind what is new and build every upstream's state, changing nothing yet.
-    #[allow(clippy::type_complexity)]
-    async fn prepare(
-        &self,
-        config: &Config,
-        invokers: &Invokers,
-    ) -> Result<
-        (
-            Vec<Arc<Upstream>>,
-            BTreeMap<String, TcpListener>,
-            Option<TcpListener>,
-        ),
-        StartError,
-    > {
+    async fn prepare(&self, config: &Config, invokers: &Invokers) -> Result<Prepared, StartError> {
         let admin_socket = if config.admin_listen != self.config.admin_listen {
             Some(bind("admin", config.admin_listen).await?)
         } else {
@@ -274,7 +331,33 @@ impl Proxy {
                 sockets.insert(name.clone(), socket);
             }
         }
-        Ok((states, sockets, admin_socket))
+        let gateway = match &config.gateway {
+            Some(settings) => {
+                let state = Arc::new(build_gateway(
+                    config,
+                    settings,
+                    invokers,
+                    &self.admin.metrics,
+                )?);
+                let same_listener = self.gateway.as_ref().is_some_and(|running| {
+                    running.configured == settings.listen
+                        || running.listener.local_addr() == settings.listen
+                });
+                Some(if same_listener {
+                    GatewayPlan::Swap(state)
+                } else {
+                    let socket = bind("gateway", settings.listen).await?;
+                    GatewayPlan::Bind(state, socket, settings.listen)
+                })
+            }
+            None => None,
+        };
+        Ok(Prepared {
+            states,
+            sockets,
+            admin_socket,
+            gateway,
+        })
     }
 
     /// Stop accepting everywhere, let in-flight requests finish within the drain timeout, then
@@ -285,7 +368,9 @@ impl Proxy {
         let stops = self
             .upstreams
             .into_values()
-            .map(|running| running.listener.stop(grace));
+            .map(|running| running.listener)
+            .chain(self.gateway.map(|running| running.listener))
+            .map(|listener| listener.stop(grace));
         futures_util::future::join_all(stops).await;
         self.admin_listener.stop(Duration::from_secs(1)).await;
         if let Some(local) = self.local {
@@ -334,8 +419,7 @@ fn spawn_upstream(socket: TcpListener, slot: Slot) -> Result<Listener, StartErro
 /// The emulator for `[[function]]` and the aws clients, reused from `previous` when unchanged.
 async fn invokers(config: &Config, previous: Option<&Proxy>) -> Result<Invokers, StartError> {
     let needs_aws = config
-        .upstreams
-        .iter()
+        .invoking()
         .any(|u| config.local_function(u).is_none());
     let (local, local_reused) = match previous {
         Some(p) if p.config.functions == config.functions => (p.local.clone(), true),
@@ -387,6 +471,44 @@ fn build(
         invoker,
         metrics.upstream(&upstream.destination_name),
     ))
+}
+
+/// The gateway's state: one upstream per linked service, built as a sidecar upstream is.
+fn build_gateway(
+    config: &Config,
+    settings: &GatewayConfig,
+    invokers: &Invokers,
+    metrics: &Metrics,
+) -> Result<Gateway, StartError> {
+    let mut upstreams = std::collections::HashMap::new();
+    for service in &settings.services {
+        let upstream = build(config, &service.upstream, invokers, metrics)?;
+        metrics
+            .upstream(&service.upstream.destination_name)
+            .mark_linked();
+        upstreams.insert(service.identity().clone(), Arc::new(upstream));
+    }
+    Ok(Gateway::new(settings, upstreams)?)
+}
+
+fn spawn_gateway(
+    socket: TcpListener,
+    configured: SocketAddr,
+    state: Arc<Gateway>,
+) -> Result<RunningGateway, StartError> {
+    let slot: GatewaySlot = Arc::new(RwLock::new(state));
+    let listener = Listener::spawn_connections(socket, GatewayConnections(slot.clone())).map_err(
+        |source| StartError::Bind {
+            what: "gateway".into(),
+            addr: configured,
+            source,
+        },
+    )?;
+    Ok(RunningGateway {
+        configured,
+        listener,
+        slot,
+    })
 }
 
 /// Shut a replaced emulator down once its last in-flight request is done (bounded by `grace`).

@@ -17,9 +17,13 @@ where
     let mut terminate = signal(SignalKind::terminate()).map_err(signal_error)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_error)?;
     let mut hangup = signal(SignalKind::hangup()).map_err(signal_error)?;
+    warn_about(&config);
     let mut proxy = Proxy::start(config).await?;
     for (name, addr) in proxy.upstream_addrs() {
         announce(&format!("upstream {name} listening on {addr}"));
+    }
+    if let Some(addr) = proxy.gateway_addr() {
+        announce(&format!("gateway listening on {addr}"));
     }
     announce(&format!("admin listening on {}", proxy.admin_addr()));
     tracing::info!(upstreams = proxy.upstream_addrs().len(), "mesh-proxy ready");
@@ -35,10 +39,15 @@ where
                         continue;
                     }
                 };
+                warn_about(&config);
                 match proxy.reload(config).await {
                     Ok(bound) => {
                         for (name, addr) in bound {
-                            announce(&format!("upstream {name} listening on {addr}"));
+                            if name == "gateway" {
+                                announce(&format!("gateway listening on {addr}"));
+                            } else {
+                                announce(&format!("upstream {name} listening on {addr}"));
+                            }
                         }
                         tracing::info!("config reloaded");
                     }
@@ -54,6 +63,13 @@ where
     proxy.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What loading the config noticed and did not refuse.
+fn warn_about(config: &Config) {
+    for warning in config.warnings() {
+        tracing::warn!(warning = %warning, "config");
+    }
 }
 
 fn announce(line: &str) {

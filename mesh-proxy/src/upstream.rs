@@ -97,6 +97,10 @@ impl Upstream {
         };
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
+        let source = request
+            .extensions()
+            .get::<crate::gateway::Caller>()
+            .map(|caller| caller.peer.identity.to_string());
         let _in_flight = self.metrics.in_flight();
         let mut response = match self.serve(request, &mut exchange).await {
             Ok(response) => response,
@@ -125,6 +129,7 @@ impl Upstream {
             duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             request_id = %exchange.request_id,
             aws_request_id = exchange.aws_request_id.as_deref().unwrap_or("-"),
+            source = source.as_deref().unwrap_or("-"),
             "request"
         );
         response
@@ -136,8 +141,9 @@ impl Upstream {
         request: Request<Incoming>,
         exchange: &mut Exchange,
     ) -> Result<Response<Body>, ProxyError> {
+        let mut request = request;
         let _permit = limits::admit(self, &request)?;
-        authorize::check(self, &request)?;
+        authorize::check(self, &mut request)?;
         let request = read::body(self, request, exchange).await?;
         let head_only = request.method() == Method::HEAD;
         let event = event::build(self, &request, exchange)?;

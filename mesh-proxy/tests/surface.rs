@@ -92,6 +92,19 @@ async fn errors(out: &mut String) {
             bytes: 65536,
         },
         ProxyError::NotImplemented { what: "CONNECT" },
+        ProxyError::IntentionDenied {
+            caller: "spiffe://td.consul/ns/default/dc/dc1/svc/web".into(),
+            destination: "spiffe://td.consul/ns/default/dc/dc1/svc/billing".into(),
+            by: "default policy deny".into(),
+        },
+        ProxyError::MisdirectedRequest {
+            host: "payments".into(),
+            named: "payments".into(),
+            service: "billing".into(),
+        },
+        ProxyError::NotLinked {
+            service: "billing".into(),
+        },
     ];
     out.push_str("# errors: status kind [headers] body\n");
     for error in cases {

@@ -20,6 +20,56 @@ pub(crate) struct FileConfig {
     pub upstreams: Vec<UpstreamFile>,
     #[serde(default, rename = "function")]
     pub functions: Vec<FunctionConfig>,
+    pub gateway: Option<GatewayFile>,
+    #[serde(default)]
+    pub consul: ConsulFile,
+}
+
+/// `[gateway]`: the terminating-gateway listener.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GatewayFile {
+    pub name: String,
+    pub listen: String,
+    pub trust_domain: String,
+    pub datacenter: String,
+    pub ca_file: String,
+    pub default_policy: Option<String>,
+    pub xfcc: Option<String>,
+    pub merge_slashes: Option<bool>,
+    pub path_with_escaped_slashes: Option<String>,
+    pub insecure_disable_path_normalization: Option<bool>,
+    #[serde(default, rename = "service")]
+    pub services: Vec<GatewayServiceFile>,
+}
+
+/// One `[[gateway.service]]`: a linked service, its leaf, and how its function is invoked (the
+/// same keys as `[[upstream]]`, `function` optional).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GatewayServiceFile {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub partition: Option<String>,
+    pub cert_file: String,
+    pub key_file: String,
+    pub function: Option<String>,
+    pub qualifier: Option<String>,
+    pub invocation_mode: Option<InvocationModeFile>,
+    pub payload_passthrough: Option<bool>,
+    pub payload_format: Option<PayloadFormat>,
+    pub response_streaming: Option<bool>,
+    pub timeout: Option<f64>,
+    pub max_concurrency: Option<u32>,
+    pub retries: Option<u32>,
+}
+
+/// `[consul]`: the user's Consul files, shared by the gateway and the sidecar listeners.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConsulFile {
+    #[serde(default)]
+    pub config_entries: Vec<String>,
 }
 
 /// `[admin]`.

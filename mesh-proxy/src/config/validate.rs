@@ -13,13 +13,13 @@ use super::overrides::{check_url, parse_addr, parse_format};
 use super::*;
 
 /// Names the place a semantic problem is in.
-struct Blame<'a> {
+pub(super) struct Blame<'a> {
     text: &'a str,
     origin: &'a str,
 }
 
 impl Blame<'_> {
-    fn at(&self, location: Location, message: impl Into<String>) -> ConfigError {
+    pub(super) fn at(&self, location: Location, message: impl Into<String>) -> ConfigError {
         ConfigError::File {
             file: self.origin.to_owned(),
             line: location.line,
@@ -29,13 +29,21 @@ impl Blame<'_> {
     }
 
     fn upstream(&self, index: usize, key: &str, message: impl Into<String>) -> ConfigError {
-        self.at(
-            locate::of_key(self.text, "upstream", Some(index), key),
-            message,
-        )
+        self.in_array("upstream", index, key, message)
     }
 
-    fn table(&self, table: &str, key: &str, message: impl Into<String>) -> ConfigError {
+    /// A key of the `index`-th `[[table]]`.
+    pub(super) fn in_array(
+        &self,
+        table: &str,
+        index: usize,
+        key: &str,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        self.at(locate::of_key(self.text, table, Some(index), key), message)
+    }
+
+    pub(super) fn table(&self, table: &str, key: &str, message: impl Into<String>) -> ConfigError {
         self.at(locate::of_key(self.text, table, None, key), message)
     }
 
@@ -107,13 +115,13 @@ pub(super) fn build(
         }
     }
 
-    if file.upstreams.is_empty() {
+    if file.upstreams.is_empty() && file.gateway.is_none() {
         return Err(blame.at(
             Location {
                 line: None,
                 key: Some("upstream".into()),
             },
-            "no [[upstream]] tables: nothing to serve",
+            "no [[upstream]] tables and no [gateway]: nothing to serve",
         ));
     }
     let mut upstreams = Vec::with_capacity(file.upstreams.len());
@@ -132,6 +140,17 @@ pub(super) fn build(
         }
         upstreams.push(upstream);
     }
+    let gateway = match file.gateway {
+        Some(raw) => Some(super::gateway::build(
+            raw,
+            &file.consul,
+            &blame,
+            base,
+            admin_listen,
+            &upstreams,
+        )?),
+        None => None,
+    };
     Ok(Config {
         log_format,
         drain_timeout,
@@ -139,6 +158,7 @@ pub(super) fn build(
         aws,
         upstreams,
         functions,
+        gateway,
     })
 }
 
@@ -166,6 +186,45 @@ fn upstream(
             .map_err(|_| err("local_bind_address", "is not an IP address"))?,
         None => DEFAULT_BIND_ADDRESS,
     };
+    let keys = InvocationKeys {
+        function: raw.function,
+        qualifier: raw.qualifier,
+        invocation_mode: raw.invocation_mode,
+        payload_passthrough: raw.payload_passthrough,
+        payload_format: raw.payload_format,
+        response_streaming: raw.response_streaming,
+        timeout: raw.timeout,
+        max_concurrency: raw.max_concurrency,
+        retries: raw.retries,
+    };
+    invocation(
+        name,
+        SocketAddr::new(address, raw.local_bind_port),
+        keys,
+        &err,
+    )
+}
+
+/// The keys `[[upstream]]` and `[[gateway.service]]` share: how the function is invoked.
+pub(super) struct InvocationKeys {
+    pub function: String,
+    pub qualifier: Option<String>,
+    pub invocation_mode: Option<InvocationModeFile>,
+    pub payload_passthrough: Option<bool>,
+    pub payload_format: Option<PayloadFormat>,
+    pub response_streaming: Option<bool>,
+    pub timeout: Option<f64>,
+    pub max_concurrency: Option<u32>,
+    pub retries: Option<u32>,
+}
+
+/// Check the invocation keys of the upstream (or linked service) `name`; `err` blames a key.
+pub(super) fn invocation(
+    name: String,
+    bind: SocketAddr,
+    raw: InvocationKeys,
+    err: &dyn Fn(&str, &str) -> ConfigError,
+) -> Result<UpstreamConfig, ConfigError> {
     let (function, arn_region, arn_qualifier) =
         parse_function(&raw.function).map_err(|m| err("function", &m))?;
     let qualifier = match (non_empty(raw.qualifier), arn_qualifier) {
@@ -222,7 +281,7 @@ fn upstream(
     }
     Ok(UpstreamConfig {
         destination_name: name,
-        bind: SocketAddr::new(address, raw.local_bind_port),
+        bind,
         function,
         qualifier,
         arn_region,
@@ -237,7 +296,9 @@ fn upstream(
 
 /// A function name, or an ARN `arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`
 /// split into (function, region, qualifier). Names keep any `:qualifier` suffix off.
-fn parse_function(value: &str) -> Result<(String, Option<String>, Option<String>), String> {
+pub(super) fn parse_function(
+    value: &str,
+) -> Result<(String, Option<String>, Option<String>), String> {
     let value = value.trim();
     if value.is_empty() {
         return Err("must name a function or an ARN".into());
@@ -289,6 +350,6 @@ fn seconds(secs: f64, max: Duration) -> Result<Duration, String> {
     Ok(duration)
 }
 
-fn non_empty(value: Option<String>) -> Option<String> {
+pub(super) fn non_empty(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }

@@ -640,3 +640,78 @@ fn check_refuses_a_certificate_without_the_services_identity_with_exit_64() {
         "no key material in errors: {output}"
     );
 }
+
+#[test]
+fn functions_come_from_service_defaults_and_the_terminating_gateway_entry_selects_services() {
+    let cluster = Cluster::new();
+    // billing: no `function`, so its service-defaults entry's builtin/aws/lambda ARN decides,
+    // written as consul-lambda-registrator writes it (upper-case mode).
+    cluster.entry(
+        "billing-defaults.hcl",
+        r#"
+Kind     = "service-defaults"
+Name     = "billing"
+Protocol = "http"
+EnvoyExtensions = [
+  {
+    Name = "builtin/aws/lambda"
+    Arguments = {
+      ARN                = "arn:aws:lambda:eu-west-1:123456789012:function:billing-fn:live"
+      PayloadPassthrough = true
+      InvocationMode     = "ASYNCHRONOUS"
+    }
+  }
+]
+"#,
+    );
+    // The gateway links billing and ghost (no certificate here), with TLS settings meant for
+    // external services; payments has a table but is not linked.
+    cluster.entry(
+        "gateway.json",
+        r#"{"Kind": "terminating-gateway", "Name": "terminating-gateway",
+            "Services": [{"Name": "billing", "CAFile": "/etc/ext-ca.pem", "SNI": "billing.example"},
+                         {"Name": "ghost"}]}"#,
+    );
+    let billing = cluster
+        .linked("billing", "unused")
+        .replace("function = \"unused\"\n", "");
+    let payments = cluster.linked("payments", "echo");
+    let config = cluster.config("", &format!("{billing}\n{payments}"));
+    let gateway = config.gateway.as_ref().expect("a gateway");
+
+    let served: Vec<&str> = gateway
+        .services
+        .iter()
+        .map(|s| s.upstream.destination_name.as_str())
+        .collect();
+    assert_eq!(served, ["billing"]);
+    let upstream = &gateway.services[0].upstream;
+    assert_eq!(
+        upstream.function,
+        "arn:aws:lambda:eu-west-1:123456789012:function:billing-fn"
+    );
+    assert_eq!(upstream.qualifier.as_deref(), Some("live"));
+    assert_eq!(upstream.arn_region.as_deref(), Some("eu-west-1"));
+    assert_eq!(
+        upstream.invocation_mode,
+        mesh_proxy::InvocationMode::Asynchronous
+    );
+    assert_eq!(
+        upstream.payload_format,
+        lambda_mesh_adapter::PayloadFormat::PassThrough
+    );
+
+    let warnings = config.warnings().join("\n");
+    let has = |needles: &[&str]| {
+        config
+            .warnings()
+            .iter()
+            .any(|w| needles.iter().all(|n| w.contains(n)))
+    };
+    assert!(has(&["ASYNCHRONOUS", "billing-defaults.hcl"]), "{warnings}");
+    assert!(has(&["`ghost`", "skipped"]), "{warnings}");
+    assert!(has(&["`payments`", "not served"]), "{warnings}");
+    assert!(has(&["Services[0].CAFile", "gateway.json"]), "{warnings}");
+    assert!(has(&["Services[0].SNI", "gateway.json"]), "{warnings}");
+    assert_eq!(config.warnings().len(), 5, "{warnings}");
+}

@@ -21,16 +21,18 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
+use lambda_mesh_adapter::error_chain;
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
 use crate::body::OutBody;
+use crate::error::ForwardError;
 use counting::CountingStream;
 use quickack::QuickAckStream;
 
 /// Idle connections older than this are not reused: below the 5 s keep-alive of common servers
 /// (Node.js, gunicorn, uvicorn), so the service never closes one as the extension reuses it.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// The most the connection buffers when reading or writing (hyper's default is ~400 KiB): below
 /// glibc's mmap threshold, so large bodies pass through buffers that malloc reuses instead of
@@ -40,46 +42,9 @@ const MAX_BUF_SIZE: usize = 64 * 1024;
 /// How long a pooled connection may take to turn ready for the next request.
 const READY_WAIT: Duration = Duration::from_millis(20);
 
-/// Forwarding a request to the service failed.
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ForwardError {
-    /// The invocation's deadline passed first.
-    #[error("the service did not answer within {waited_ms} ms, before the invocation's deadline")]
-    Timeout {
-        /// How long the extension waited.
-        waited_ms: u128,
-    },
-    /// The service could not be reached or dropped the connection.
-    #[error("the service at {addr} is unavailable: {reason}")]
-    Unavailable {
-        /// The service's address.
-        addr: SocketAddr,
-        /// What happened.
-        reason: String,
-    },
-    /// The service answered with something that is not valid HTTP/1.1.
-    #[error("the service sent a malformed response: {reason}")]
-    BadResponse {
-        /// What was wrong.
-        reason: String,
-    },
-}
-
-impl ForwardError {
-    /// The `errorType` reported to Lambda.
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            ForwardError::Timeout { .. } => "LambdaMesh.ServiceTimeout",
-            ForwardError::Unavailable { .. } => "LambdaMesh.ServiceUnavailable",
-            ForwardError::BadResponse { .. } => "LambdaMesh.BadServiceResponse",
-        }
-    }
-}
-
 /// An open connection to the service.
 #[derive(Debug)]
-pub struct Connection {
+pub(crate) struct Connection {
     sender: http1::SendRequest<OutBody>,
     bytes_read: Arc<AtomicU64>,
 }
@@ -121,7 +86,7 @@ impl Forwarder {
     /// waits for the response head, all before `deadline`.
     pub async fn send<B: Clone + Into<OutBody>>(
         &mut self,
-        request: &Request<B>,
+        request: Request<B>,
         deadline: Instant,
     ) -> Result<(Response<Incoming>, Lease), ForwardError> {
         let start = Instant::now();
@@ -135,11 +100,13 @@ impl Forwarder {
 
     async fn send_with_retry<B: Clone + Into<OutBody>>(
         &mut self,
-        request: &Request<B>,
+        request: Request<B>,
     ) -> Result<(Response<Incoming>, Lease), ForwardError> {
         if let Some(mut connection) = self.take_reusable().await {
             let read_before = connection.bytes_read.load(Ordering::Relaxed);
-            match connection.sender.send_request(copy(request)).await {
+            // Only a reused connection may need the request twice (the service closed it as the
+            // request went out), so only here is it copied.
+            match connection.sender.send_request(copy(&request)).await {
                 Ok(response) => return Ok((response, Lease(connection))),
                 Err(error) if connection.bytes_read.load(Ordering::Relaxed) == read_before => {
                     tracing::debug!(%error, "reused connection failed before any response byte; retrying on a fresh one");
@@ -148,7 +115,7 @@ impl Forwarder {
             }
         }
         let mut connection = self.connect().await?;
-        match connection.sender.send_request(copy(request)).await {
+        match connection.sender.send_request(outgoing(request)).await {
             Ok(response) => Ok((response, Lease(connection))),
             Err(error) => Err(self.classify(&error)),
         }
@@ -171,7 +138,7 @@ impl Forwarder {
     }
 
     /// Opens a fresh connection.
-    pub async fn connect(&self) -> Result<Connection, ForwardError> {
+    pub(crate) async fn connect(&self) -> Result<Connection, ForwardError> {
         let unavailable = |reason: String| ForwardError::Unavailable {
             addr: self.addr,
             reason,
@@ -199,10 +166,10 @@ impl Forwarder {
     }
 
     /// Turns a failed exchange into the error reported to Lambda.
-    pub fn classify(&self, error: &hyper::Error) -> ForwardError {
+    pub(crate) fn classify(&self, error: &hyper::Error) -> ForwardError {
         if error.is_parse() || error.is_parse_status() || error.is_parse_too_large() {
             ForwardError::BadResponse {
-                reason: describe(error),
+                reason: error_chain(error),
             }
         } else if error.is_incomplete_message() {
             ForwardError::Unavailable {
@@ -212,24 +179,21 @@ impl Forwarder {
         } else {
             ForwardError::Unavailable {
                 addr: self.addr,
-                reason: describe(error),
+                reason: error_chain(error),
             }
         }
     }
 }
 
-/// The error and its causes on one line.
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+/// `request` as it goes out: HTTP/1.1, no extensions.
+fn outgoing<B: Into<OutBody>>(request: Request<B>) -> Request<OutBody> {
+    let (mut parts, body) = request.into_parts();
+    parts.version = http::Version::HTTP_11;
+    parts.extensions.clear();
+    Request::from_parts(parts, body.into())
 }
 
+/// A copy of `request` as it goes out.
 fn copy<B: Clone + Into<OutBody>>(request: &Request<B>) -> Request<OutBody> {
     let mut copy = Request::new(request.body().clone().into());
     *copy.method_mut() = request.method().clone();

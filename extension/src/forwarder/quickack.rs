@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 /// `TcpStream` that sets `TCP_QUICKACK` after each read that returned data (Linux; elsewhere a
 /// plain `TcpStream`).
 #[derive(Debug)]
-pub struct QuickAckStream {
+pub(crate) struct QuickAckStream {
     inner: TcpStream,
     /// Cleared when the socket refuses the option, so a refusal costs one syscall, not one a read.
     enabled: bool,
@@ -27,7 +27,7 @@ pub struct QuickAckStream {
 
 impl QuickAckStream {
     /// Wraps `inner`.
-    pub fn new(inner: TcpStream) -> Self {
+    pub(crate) fn new(inner: TcpStream) -> Self {
         QuickAckStream {
             inner,
             enabled: cfg!(any(target_os = "linux", target_os = "android")),

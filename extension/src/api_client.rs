@@ -15,15 +15,12 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
 use lambda_mesh_adapter::{error_chain, truncate_utf8};
-use tokio::net::TcpStream;
-use tokio::task::JoinHandle;
 use tokio::time::{timeout_at, Instant};
 
 use crate::body::OutBody;
 use crate::config::DEFAULT_API_TIMEOUT;
+use crate::connection::{ConnectError, Connection, Peer};
 
 /// The most of an unexpected answer's body quoted in an error.
 const MAX_QUOTED_BODY: usize = 512;
@@ -162,20 +159,6 @@ pub(crate) struct ApiClient {
     authority: String,
     timeout: Duration,
     connection: Option<Connection>,
-}
-
-/// An open connection: the request sender and the task driving the socket, stopped when the
-/// connection is dropped (so a connection given up on after a timeout does not linger).
-#[derive(Debug)]
-struct Connection {
-    sender: http1::SendRequest<OutBody>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl ApiClient {
@@ -328,7 +311,7 @@ impl ApiClient {
     /// The open connection once it can take a request, or a new one.
     async fn ready_connection(&mut self) -> Result<Connection, ApiError> {
         match self.connection.take() {
-            Some(mut connection) => match connection.sender.ready().await {
+            Some(mut connection) => match connection.sender().ready().await {
                 Ok(()) => Ok(connection),
                 Err(_) => self.connect().await,
             },
@@ -342,7 +325,7 @@ impl ApiClient {
         mut connection: Connection,
         request: Request<OutBody>,
     ) -> Result<Response<Incoming>, ApiError> {
-        match connection.sender.try_send_request(request).await {
+        match connection.sender().try_send_request(request).await {
             Ok(response) => {
                 self.connection = Some(connection);
                 Ok(response)
@@ -352,7 +335,7 @@ impl ApiClient {
                     drop(connection);
                     let mut connection = self.connect().await?;
                     let response = connection
-                        .sender
+                        .sender()
                         .send_request(request)
                         .await
                         .map_err(|source| ApiError::from_hyper(what, source))?;
@@ -365,27 +348,20 @@ impl ApiClient {
     }
 
     async fn connect(&self) -> Result<Connection, ApiError> {
-        let connect_error = |source| ApiError::Connect {
-            authority: self.authority.clone(),
-            source,
-        };
-        let stream = TcpStream::connect(self.authority.as_str())
+        Connection::open(self.authority.as_str(), Peer::LambdaApi)
             .await
-            .map_err(connect_error)?;
-        stream.set_nodelay(true).map_err(connect_error)?;
-        let (sender, connection) =
-            http1::handshake(TokioIo::new(stream))
-                .await
-                .map_err(|source| ApiError::Http {
+            .map_err(|error| match error {
+                ConnectError::Connect(source) | ConnectError::NoDelay(source) => {
+                    ApiError::Connect {
+                        authority: self.authority.clone(),
+                        source,
+                    }
+                }
+                ConnectError::Handshake(source) => ApiError::Http {
                     what: "connect",
                     source,
-                })?;
-        let task = tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "lambda api connection closed");
-            }
-        });
-        Ok(Connection { sender, task })
+                },
+            })
     }
 }
 

@@ -9,6 +9,7 @@ mod body;
 mod buffer;
 mod compression;
 mod config;
+mod connection;
 mod error;
 mod extensions_api;
 mod forwarder;

@@ -26,11 +26,11 @@ pub(crate) struct QuickAckStream {
 }
 
 impl QuickAckStream {
-    /// Wraps `inner`.
-    pub(crate) fn new(inner: TcpStream) -> Self {
+    /// Wraps `inner`; `quickack` says whether to acknowledge at once (else a plain stream).
+    pub(crate) fn new(inner: TcpStream, quickack: bool) -> Self {
         QuickAckStream {
             inner,
-            enabled: cfg!(any(target_os = "linux", target_os = "android")),
+            enabled: quickack && cfg!(any(target_os = "linux", target_os = "android")),
         }
     }
 

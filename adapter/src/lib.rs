@@ -44,6 +44,7 @@ mod result;
 #[cfg(feature = "runtime")]
 mod runtime;
 mod stream;
+mod text;
 mod uri;
 
 pub use body::{body_is_binary, body_is_text, EventBody};
@@ -64,3 +65,4 @@ pub use stream::{
     encode_stream_prelude, StreamPreludeDecoder, HTTP_INTEGRATION_RESPONSE_CONTENT_TYPE,
     MAX_STREAM_PRELUDE_BYTES,
 };
+pub use text::{error_chain, truncate_utf8};

@@ -15,21 +15,19 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
-use tokio::task::JoinHandle;
+use lambda_mesh_adapter::{error_chain, truncate_utf8};
 use tokio::time::{timeout_at, Instant};
 
 use crate::body::OutBody;
 use crate::config::DEFAULT_API_TIMEOUT;
+use crate::connection::{ConnectError, Connection, Peer};
 
 /// The most of an unexpected answer's body quoted in an error.
 const MAX_QUOTED_BODY: usize = 512;
 /// What bounded a call that timed out, for [`ApiError::Timeout`]'s message.
-pub const CALL_TIMEOUT_LIMIT: &str = "LAMBDA_MESH_API_TIMEOUT_MS";
+pub(crate) const CALL_TIMEOUT_LIMIT: &str = "LAMBDA_MESH_API_TIMEOUT_MS";
 /// What bounded a streamed response that timed out.
-pub const DEADLINE_LIMIT: &str = "the invocation's deadline plus LAMBDA_MESH_API_TIMEOUT_MS";
+pub(crate) const DEADLINE_LIMIT: &str = "the invocation's deadline plus LAMBDA_MESH_API_TIMEOUT_MS";
 
 /// A call to the Lambda Runtime or Extensions API failed.
 #[derive(Debug, thiserror::Error)]
@@ -109,27 +107,13 @@ impl ApiError {
 
     /// `source` as [`ApiError::Closed`] when the connection ended under the call (EOF, reset),
     /// else as [`ApiError::Http`].
-    pub fn from_hyper(what: &'static str, source: hyper::Error) -> Self {
+    pub(crate) fn from_hyper(what: &'static str, source: hyper::Error) -> Self {
         if connection_ended(&source) {
             ApiError::Closed { what, source }
         } else {
             ApiError::Http { what, source }
         }
     }
-}
-
-/// `error` and its causes, `: `-separated.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut next = error.source();
-    // Causes nest a few levels at most; the bound only guards against a cyclic chain.
-    for _ in 0..8 {
-        let Some(cause) = next else { break };
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        next = cause.source();
-    }
-    text
 }
 
 /// Whether `error` means the peer closed or reset the connection.
@@ -157,7 +141,7 @@ fn connection_ended(error: &hyper::Error) -> bool {
 
 /// How long a call may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wait {
+pub(crate) enum Wait {
     /// The whole call, answer included, within the client's call timeout.
     Call,
     /// The whole call, answer included, until this instant (a streamed response: the
@@ -171,30 +155,16 @@ pub enum Wait {
 
 /// One keep-alive connection to `authority`, reopened when it closes.
 #[derive(Debug)]
-pub struct ApiClient {
+pub(crate) struct ApiClient {
     authority: String,
     timeout: Duration,
     connection: Option<Connection>,
 }
 
-/// An open connection: the request sender and the task driving the socket, stopped when the
-/// connection is dropped (so a connection given up on after a timeout does not linger).
-#[derive(Debug)]
-struct Connection {
-    sender: http1::SendRequest<OutBody>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 impl ApiClient {
     /// A client for the API at `authority` (`host:port`) with the default call timeout
     /// ([`DEFAULT_API_TIMEOUT`]); connects on first use.
-    pub fn new(authority: impl Into<String>) -> Self {
+    pub(crate) fn new(authority: impl Into<String>) -> Self {
         ApiClient {
             authority: authority.into(),
             timeout: DEFAULT_API_TIMEOUT,
@@ -204,23 +174,23 @@ impl ApiClient {
 
     /// The same client with `timeout` as the bound on connecting and on each call that is not a
     /// long poll.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+    pub(crate) fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// The `host:port` this client talks to.
-    pub fn authority(&self) -> &str {
+    pub(crate) fn authority(&self) -> &str {
         &self.authority
     }
 
     /// The bound on connecting and on each call that is not a long poll.
-    pub fn timeout(&self) -> Duration {
+    pub(crate) fn timeout(&self) -> Duration {
         self.timeout
     }
 
     /// A request builder for `method path` with the `Host` header set.
-    pub fn request(&self, method: http::Method, path: &str) -> http::request::Builder {
+    pub(crate) fn request(&self, method: http::Method, path: &str) -> http::request::Builder {
         Request::builder()
             .method(method)
             .uri(path)
@@ -238,7 +208,7 @@ impl ApiClient {
     /// is the caller's, and for [`Wait::Call`] and [`Wait::Until`] should be bounded alike).
     /// The connection is reused when still open; a request that a closed connection refused
     /// before sending is sent once more on a fresh connection.
-    pub async fn send(
+    pub(crate) async fn send(
         &mut self,
         what: &'static str,
         request: Request<OutBody>,
@@ -256,7 +226,7 @@ impl ApiClient {
     /// Sends `request` and reads the whole answer, which must have status `expected`; the whole
     /// call is bounded as `wait` says ([`Wait::LongPoll`] bounds reading the body, once the head
     /// has come, by the call timeout).
-    pub async fn exchange(
+    pub(crate) async fn exchange(
         &mut self,
         what: &'static str,
         request: Request<OutBody>,
@@ -341,7 +311,7 @@ impl ApiClient {
     /// The open connection once it can take a request, or a new one.
     async fn ready_connection(&mut self) -> Result<Connection, ApiError> {
         match self.connection.take() {
-            Some(mut connection) => match connection.sender.ready().await {
+            Some(mut connection) => match connection.sender().ready().await {
                 Ok(()) => Ok(connection),
                 Err(_) => self.connect().await,
             },
@@ -355,7 +325,7 @@ impl ApiClient {
         mut connection: Connection,
         request: Request<OutBody>,
     ) -> Result<Response<Incoming>, ApiError> {
-        match connection.sender.try_send_request(request).await {
+        match connection.sender().try_send_request(request).await {
             Ok(response) => {
                 self.connection = Some(connection);
                 Ok(response)
@@ -365,7 +335,7 @@ impl ApiClient {
                     drop(connection);
                     let mut connection = self.connect().await?;
                     let response = connection
-                        .sender
+                        .sender()
                         .send_request(request)
                         .await
                         .map_err(|source| ApiError::from_hyper(what, source))?;
@@ -378,27 +348,20 @@ impl ApiClient {
     }
 
     async fn connect(&self) -> Result<Connection, ApiError> {
-        let connect_error = |source| ApiError::Connect {
-            authority: self.authority.clone(),
-            source,
-        };
-        let stream = TcpStream::connect(self.authority.as_str())
+        Connection::open(self.authority.as_str(), Peer::LambdaApi)
             .await
-            .map_err(connect_error)?;
-        stream.set_nodelay(true).map_err(connect_error)?;
-        let (sender, connection) =
-            http1::handshake(TokioIo::new(stream))
-                .await
-                .map_err(|source| ApiError::Http {
+            .map_err(|error| match error {
+                ConnectError::Connect(source) | ConnectError::NoDelay(source) => {
+                    ApiError::Connect {
+                        authority: self.authority.clone(),
+                        source,
+                    }
+                }
+                ConnectError::Handshake(source) => ApiError::Http {
                     what: "connect",
                     source,
-                })?;
-        let task = tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "lambda api connection closed");
-            }
-        });
-        Ok(Connection { sender, task })
+                },
+            })
     }
 }
 
@@ -427,45 +390,6 @@ async fn read_answer(
 /// An answer's body as text for an error message: at most [`MAX_QUOTED_BODY`] bytes, cut on a
 /// character boundary.
 pub(crate) fn shortened(body: &[u8]) -> String {
-    let mut text = String::from_utf8_lossy(&body[..body.len().min(MAX_QUOTED_BODY)]).into_owned();
-    let mut end = text.len().min(MAX_QUOTED_BODY);
-    // At most three steps back: a UTF-8 character is at most four bytes.
-    for _ in 0..4 {
-        if text.is_char_boundary(end) {
-            break;
-        }
-        end -= 1;
-    }
-    text.truncate(end);
-    text
-}
-
-/// The JSON error body Lambda expects: `{"errorMessage", "errorType", "stackTrace"}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ErrorReport {
-    /// `errorType`, e.g. `LambdaMesh.ServiceTimeout`.
-    pub error_type: String,
-    /// `errorMessage`, meant for a person.
-    pub error_message: String,
-}
-
-impl ErrorReport {
-    /// A report of `error_type` with `error_message`.
-    pub fn new(error_type: impl Into<String>, error_message: impl Into<String>) -> Self {
-        ErrorReport {
-            error_type: error_type.into(),
-            error_message: error_message.into(),
-        }
-    }
-
-    /// The JSON body.
-    pub fn to_json(&self) -> Bytes {
-        serde_json::json!({
-            "errorMessage": self.error_message,
-            "errorType": self.error_type,
-            "stackTrace": [],
-        })
-        .to_string()
-        .into()
-    }
+    let text = String::from_utf8_lossy(&body[..body.len().min(MAX_QUOTED_BODY)]);
+    truncate_utf8(&text, MAX_QUOTED_BODY).to_owned()
 }

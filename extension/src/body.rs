@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 /// How much of an event's body is decoded at a time: small enough to stay in the CPU cache and
 /// below glibc's mmap threshold, large enough for few writes.
-pub const EVENT_CHUNK: usize = 64 * 1024;
+pub(crate) const EVENT_CHUNK: usize = 64 * 1024;
 
 /// A body that is either complete or fed frame by frame through a channel.
 #[derive(Debug)]
@@ -22,24 +22,24 @@ pub enum OutBody {
     /// An event's body: base64 is decoded 64 KiB at a time as the connection takes
     /// them, so a large body never exists decoded in one piece (BENCHMARKS.md).
     Event(EventBody),
-    /// Frames sent through [`OutBody::channel`]'s sender; the body ends when the sender is dropped.
+    /// Frames sent through a channel; the body ends when the sender is dropped.
     Channel(mpsc::Receiver<Frame<Bytes>>),
 }
 
 impl OutBody {
     /// A complete body.
-    pub fn full(bytes: impl Into<Bytes>) -> Self {
+    pub(crate) fn full(bytes: impl Into<Bytes>) -> Self {
         let bytes = bytes.into();
         OutBody::Full((!bytes.is_empty()).then_some(bytes))
     }
 
     /// An empty body.
-    pub fn empty() -> Self {
+    pub(crate) fn empty() -> Self {
         OutBody::Full(None)
     }
 
     /// A streamed body and the sender that feeds it.
-    pub fn channel(capacity: usize) -> (mpsc::Sender<Frame<Bytes>>, Self) {
+    pub(crate) fn channel(capacity: usize) -> (mpsc::Sender<Frame<Bytes>>, Self) {
         let (tx, rx) = mpsc::channel(capacity);
         (tx, OutBody::Channel(rx))
     }

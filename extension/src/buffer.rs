@@ -8,7 +8,7 @@ use http_body_util::BodyExt;
 
 /// A body could not be read to its end.
 #[derive(Debug)]
-pub enum ReadError<E> {
+pub(crate) enum ReadError<E> {
     /// The body failed.
     Body(E),
     /// The body is longer than the limit.
@@ -17,13 +17,17 @@ pub enum ReadError<E> {
 
 /// A buffer that is lent out as `Bytes` and taken back once nothing else refers to it.
 #[derive(Debug, Default)]
-pub struct Reusable {
+pub(crate) struct Reusable {
     spare: BytesMut,
 }
 
 impl Reusable {
     /// Reads `body` to its end (at most `limit` bytes) into the spare buffer and hands it out.
-    pub async fn read<B>(&mut self, mut body: B, limit: usize) -> Result<Bytes, ReadError<B::Error>>
+    pub(crate) async fn read<B>(
+        &mut self,
+        mut body: B,
+        limit: usize,
+    ) -> Result<Bytes, ReadError<B::Error>>
     where
         B: Body<Data = Bytes> + Unpin,
     {
@@ -44,7 +48,7 @@ impl Reusable {
     }
 
     /// Takes `bytes` back as the spare buffer when nothing else refers to it any more.
-    pub fn give_back(&mut self, bytes: Bytes) {
+    pub(crate) fn give_back(&mut self, bytes: Bytes) {
         if let Ok(mut buf) = bytes.try_into_mut() {
             if buf.capacity() >= self.spare.capacity() {
                 buf.clear();

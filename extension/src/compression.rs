@@ -9,7 +9,7 @@ use http::{Method, Response, StatusCode};
 
 /// A content coding the extension can produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Coding {
+pub(crate) enum Coding {
     /// `gzip`.
     Gzip,
     /// `br` (feature `br`).
@@ -22,7 +22,7 @@ pub enum Coding {
 
 impl Coding {
     /// The token used in `Accept-Encoding` and `Content-Encoding`.
-    pub fn token(self) -> &'static str {
+    pub(crate) fn token(self) -> &'static str {
         match self {
             Coding::Gzip => "gzip",
             #[cfg(feature = "br")]
@@ -33,7 +33,7 @@ impl Coding {
     }
 
     /// The codings built in, most preferred first.
-    pub fn available() -> &'static [Coding] {
+    pub(crate) fn available() -> &'static [Coding] {
         &[
             #[cfg(feature = "zstd")]
             Coding::Zstd,
@@ -68,7 +68,7 @@ impl Coding {
 
 /// The coding to use for a client that sent `accept_encoding`: the client's highest `q` among
 /// the built-in codings, ties going to the extension's preference; `None` when none is acceptable.
-pub fn negotiate(request_headers: &HeaderMap) -> Option<Coding> {
+pub(crate) fn negotiate(request_headers: &HeaderMap) -> Option<Coding> {
     let mut best: Option<(Coding, u32, usize)> = None;
     let offers: Vec<(String, u32)> = request_headers
         .get_all(ACCEPT_ENCODING)
@@ -114,7 +114,7 @@ fn quality(text: &str) -> u32 {
 /// Compresses `response`'s body in place when the client accepts a coding, the body is at least
 /// `min_bytes`, not already encoded, and not a type that is already compressed or streamed
 /// (images, `text/event-stream`, gRPC), as aws-lambda-web-adapter decides.
-pub fn compress_response(
+pub(crate) fn compress_response(
     method: &Method,
     request_headers: &HeaderMap,
     response: &mut Response<Bytes>,

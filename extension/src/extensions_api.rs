@@ -4,11 +4,12 @@
 use http::{Method, StatusCode};
 use serde::Deserialize;
 
-use crate::api_client::{ApiClient, ApiError, ErrorReport, Wait};
+use crate::api_client::{ApiClient, ApiError, Wait};
 use crate::body::OutBody;
+use crate::error::ErrorReport;
 
 /// The name the extension registers under: the name of its file in `/opt/extensions`.
-pub const EXTENSION_NAME: &str = "lambda-mesh";
+pub(crate) const EXTENSION_NAME: &str = "lambda-mesh";
 const REGISTER: &str = "/2020-01-01/extension/register";
 const EVENT_NEXT: &str = "/2020-01-01/extension/event/next";
 const INIT_ERROR: &str = "/2020-01-01/extension/init/error";
@@ -18,7 +19,7 @@ const ERROR_TYPE_HEADER: &str = "lambda-extension-function-error-type";
 
 /// An event from `event/next`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExtensionEvent {
+pub(crate) enum ExtensionEvent {
     /// The environment is shutting down.
     Shutdown {
         /// `shutdownReason`: `spindown`, `timeout` or `failure`.
@@ -42,7 +43,7 @@ struct RawEvent {
 
 /// A registered extension's client of the Extensions API.
 #[derive(Debug)]
-pub struct ExtensionsApi {
+pub(crate) struct ExtensionsApi {
     client: ApiClient,
     id: String,
 }
@@ -51,7 +52,7 @@ impl ExtensionsApi {
     /// Registers through `client` as [`EXTENSION_NAME`] for `SHUTDOWN` events only: the
     /// extension is also the runtime client, and an `INVOKE` subscriber would make Lambda wait on
     /// it after each invoke. Bounded by the client's call timeout.
-    pub async fn register(mut client: ApiClient) -> Result<Self, ApiError> {
+    pub(crate) async fn register(mut client: ApiClient) -> Result<Self, ApiError> {
         let what = "extension/register";
         let request = client
             .request(Method::POST, REGISTER)
@@ -75,14 +76,9 @@ impl ExtensionsApi {
         Ok(ExtensionsApi { client, id })
     }
 
-    /// The identifier Lambda gave at registration.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
     /// A second client with the same identifier on its own connection, to report errors while
     /// this one waits in `event/next`.
-    pub fn another(&self) -> Self {
+    pub(crate) fn another(&self) -> Self {
         ExtensionsApi {
             client: ApiClient::new(self.client.authority()).with_timeout(self.client.timeout()),
             id: self.id.clone(),
@@ -91,7 +87,7 @@ impl ExtensionsApi {
 
     /// Waits for the next event: as long as it takes (a long poll), but a connection that closes
     /// under the wait fails it with [`ApiError::Closed`].
-    pub async fn next_event(&mut self) -> Result<ExtensionEvent, ApiError> {
+    pub(crate) async fn next_event(&mut self) -> Result<ExtensionEvent, ApiError> {
         let what = "extension/event/next";
         let request = self
             .client
@@ -119,14 +115,14 @@ impl ExtensionsApi {
 
     /// Reports that init failed; Lambda then fails the init phase with `report`. Bounded by the
     /// call timeout.
-    pub async fn init_error(&mut self, report: &ErrorReport) -> Result<(), ApiError> {
+    pub(crate) async fn init_error(&mut self, report: &ErrorReport) -> Result<(), ApiError> {
         self.post_error("extension/init/error", INIT_ERROR, report)
             .await
     }
 
     /// Reports that the extension is about to exit on an error, so Lambda resets the environment.
     /// Bounded by the call timeout.
-    pub async fn exit_error(&mut self, report: &ErrorReport) -> Result<(), ApiError> {
+    pub(crate) async fn exit_error(&mut self, report: &ErrorReport) -> Result<(), ApiError> {
         self.post_error("extension/exit/error", EXIT_ERROR, report)
             .await
     }
@@ -141,7 +137,7 @@ impl ExtensionsApi {
             .client
             .request(Method::POST, path)
             .header(ID_HEADER, self.id.as_str())
-            .header(ERROR_TYPE_HEADER, report.error_type.as_str())
+            .header(ERROR_TYPE_HEADER, report.error_type)
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(OutBody::full(report.to_json()))
             .map_err(|source| ApiError::Build { what, source })?;

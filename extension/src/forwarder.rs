@@ -5,84 +5,29 @@
 //! single byte (it closed the idle connection as the request went out), the request is sent once
 //! more on a fresh connection. A connection that timed out or errored is dropped, never reused.
 //!
-//! The connection sets `TCP_NODELAY` (our requests go out at once) and acknowledges what it reads
-//! at once (`TCP_QUICKACK`, re-armed after every read), so a service that writes its response in
-//! pieces without `TCP_NODELAY` is not held up ~40 ms a request by our delayed ACK.
-
-mod counting;
-mod quickack;
+//! The connection ([`Peer::Service`]) sets `TCP_NODELAY` (our requests go out at once) and
+//! acknowledges what it reads at once (`TCP_QUICKACK`, re-armed after every read), so a service
+//! that writes its response in pieces without `TCP_NODELAY` is not held up ~40 ms a request by
+//! our delayed ACK.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use lambda_mesh_adapter::error_chain;
 use tokio::time::{timeout_at, Instant};
 
 use crate::body::OutBody;
-use counting::CountingStream;
-use quickack::QuickAckStream;
+use crate::connection::{ConnectError, Connection, Peer};
+use crate::error::ForwardError;
 
 /// Idle connections older than this are not reused: below the 5 s keep-alive of common servers
 /// (Node.js, gunicorn, uvicorn), so the service never closes one as the extension reuses it.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(4);
-
-/// The most the connection buffers when reading or writing (hyper's default is ~400 KiB): below
-/// glibc's mmap threshold, so large bodies pass through buffers that malloc reuses instead of
-/// fresh mappings faulted in each time (BENCHMARKS.md). Response heads are far smaller.
-const MAX_BUF_SIZE: usize = 64 * 1024;
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// How long a pooled connection may take to turn ready for the next request.
 const READY_WAIT: Duration = Duration::from_millis(20);
-
-/// Forwarding a request to the service failed.
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ForwardError {
-    /// The invocation's deadline passed first.
-    #[error("the service did not answer within {waited_ms} ms, before the invocation's deadline")]
-    Timeout {
-        /// How long the extension waited.
-        waited_ms: u128,
-    },
-    /// The service could not be reached or dropped the connection.
-    #[error("the service at {addr} is unavailable: {reason}")]
-    Unavailable {
-        /// The service's address.
-        addr: SocketAddr,
-        /// What happened.
-        reason: String,
-    },
-    /// The service answered with something that is not valid HTTP/1.1.
-    #[error("the service sent a malformed response: {reason}")]
-    BadResponse {
-        /// What was wrong.
-        reason: String,
-    },
-}
-
-impl ForwardError {
-    /// The `errorType` reported to Lambda.
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            ForwardError::Timeout { .. } => "LambdaMesh.ServiceTimeout",
-            ForwardError::Unavailable { .. } => "LambdaMesh.ServiceUnavailable",
-            ForwardError::BadResponse { .. } => "LambdaMesh.BadServiceResponse",
-        }
-    }
-}
-
-/// An open connection to the service.
-#[derive(Debug)]
-pub struct Connection {
-    sender: http1::SendRequest<OutBody>,
-    bytes_read: Arc<AtomicU64>,
-}
 
 /// The connection a response arrived on; give it back with [`Forwarder::release`] once the
 /// response's body has been read to its end, or drop it to close the connection.
@@ -121,7 +66,7 @@ impl Forwarder {
     /// waits for the response head, all before `deadline`.
     pub async fn send<B: Clone + Into<OutBody>>(
         &mut self,
-        request: &Request<B>,
+        request: Request<B>,
         deadline: Instant,
     ) -> Result<(Response<Incoming>, Lease), ForwardError> {
         let start = Instant::now();
@@ -135,20 +80,22 @@ impl Forwarder {
 
     async fn send_with_retry<B: Clone + Into<OutBody>>(
         &mut self,
-        request: &Request<B>,
+        request: Request<B>,
     ) -> Result<(Response<Incoming>, Lease), ForwardError> {
         if let Some(mut connection) = self.take_reusable().await {
-            let read_before = connection.bytes_read.load(Ordering::Relaxed);
-            match connection.sender.send_request(copy(request)).await {
+            let read_before = connection.bytes_read();
+            // Only a reused connection may need the request twice (the service closed it as the
+            // request went out), so only here is it copied.
+            match connection.sender().send_request(copy(&request)).await {
                 Ok(response) => return Ok((response, Lease(connection))),
-                Err(error) if connection.bytes_read.load(Ordering::Relaxed) == read_before => {
+                Err(error) if connection.bytes_read() == read_before => {
                     tracing::debug!(%error, "reused connection failed before any response byte; retrying on a fresh one");
                 }
                 Err(error) => return Err(self.classify(&error)),
             }
         }
         let mut connection = self.connect().await?;
-        match connection.sender.send_request(copy(request)).await {
+        match connection.sender().send_request(outgoing(request)).await {
             Ok(response) => Ok((response, Lease(connection))),
             Err(error) => Err(self.classify(&error)),
         }
@@ -156,53 +103,42 @@ impl Forwarder {
 
     async fn take_reusable(&mut self) -> Option<Connection> {
         let (mut connection, idle_since) = self.idle.take()?;
-        if idle_since.elapsed() >= IDLE_TIMEOUT || connection.sender.is_closed() {
+        if idle_since.elapsed() >= IDLE_TIMEOUT || connection.sender().is_closed() {
             return None;
         }
         // A connection whose response was read to its end turns ready as soon as its task has
         // run; one that does not within READY_WAIT is not worth waiting for.
-        if connection.sender.is_ready() {
+        if connection.sender().is_ready() {
             return Some(connection);
         }
-        match tokio::time::timeout(READY_WAIT, connection.sender.ready()).await {
+        match tokio::time::timeout(READY_WAIT, connection.sender().ready()).await {
             Ok(Ok(())) => Some(connection),
             _ => None,
         }
     }
 
     /// Opens a fresh connection.
-    pub async fn connect(&self) -> Result<Connection, ForwardError> {
-        let unavailable = |reason: String| ForwardError::Unavailable {
-            addr: self.addr,
-            reason,
-        };
-        let stream = TcpStream::connect(self.addr)
+    async fn connect(&self) -> Result<Connection, ForwardError> {
+        Connection::open(self.addr, Peer::Service)
             .await
-            .map_err(|e| unavailable(format!("cannot connect: {e}")))?;
-        // Without TCP_NODELAY a request written in pieces waits on delayed ACKs (see DESIGN.md).
-        stream
-            .set_nodelay(true)
-            .map_err(|e| unavailable(format!("cannot set TCP_NODELAY: {e}")))?;
-        let bytes_read = Arc::new(AtomicU64::new(0));
-        let stream = CountingStream::new(QuickAckStream::new(stream), Arc::clone(&bytes_read));
-        let (sender, connection) = http1::Builder::new()
-            .max_buf_size(MAX_BUF_SIZE)
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| unavailable(format!("handshake failed: {e}")))?;
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "service connection closed");
-            }
-        });
-        Ok(Connection { sender, bytes_read })
+            .map_err(|error| {
+                let reason = match error {
+                    ConnectError::Connect(e) => format!("cannot connect: {e}"),
+                    ConnectError::NoDelay(e) => format!("cannot set TCP_NODELAY: {e}"),
+                    ConnectError::Handshake(e) => format!("handshake failed: {e}"),
+                };
+                ForwardError::Unavailable {
+                    addr: self.addr,
+                    reason,
+                }
+            })
     }
 
     /// Turns a failed exchange into the error reported to Lambda.
-    pub fn classify(&self, error: &hyper::Error) -> ForwardError {
+    pub(crate) fn classify(&self, error: &hyper::Error) -> ForwardError {
         if error.is_parse() || error.is_parse_status() || error.is_parse_too_large() {
             ForwardError::BadResponse {
-                reason: describe(error),
+                reason: error_chain(error),
             }
         } else if error.is_incomplete_message() {
             ForwardError::Unavailable {
@@ -212,24 +148,21 @@ impl Forwarder {
         } else {
             ForwardError::Unavailable {
                 addr: self.addr,
-                reason: describe(error),
+                reason: error_chain(error),
             }
         }
     }
 }
 
-/// The error and its causes on one line.
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+/// `request` as it goes out: HTTP/1.1, no extensions.
+fn outgoing<B: Into<OutBody>>(request: Request<B>) -> Request<OutBody> {
+    let (mut parts, body) = request.into_parts();
+    parts.version = http::Version::HTTP_11;
+    parts.extensions.clear();
+    Request::from_parts(parts, body.into())
 }
 
+/// A copy of `request` as it goes out.
 fn copy<B: Clone + Into<OutBody>>(request: &Request<B>) -> Request<OutBody> {
     let mut copy = Request::new(request.body().clone().into());
     *copy.method_mut() = request.method().clone();

@@ -8,43 +8,47 @@ use crate::config::FunctionEnv;
 use crate::runtime_api::Invocation;
 
 /// The event's request context as JSON.
-pub const REQUEST_CONTEXT: &str = "x-amzn-request-context";
+pub(crate) const REQUEST_CONTEXT: &str = "x-amzn-request-context";
 /// The invocation's context as JSON, with aws-lambda-web-adapter's field names.
-pub const LAMBDA_CONTEXT: &str = "x-amzn-lambda-context";
+pub(crate) const LAMBDA_CONTEXT: &str = "x-amzn-lambda-context";
 /// The X-Ray trace header.
-pub const TRACE_ID: &str = "x-amzn-trace-id";
+pub(crate) const TRACE_ID: &str = "x-amzn-trace-id";
 /// The W3C trace context header.
-pub const TRACEPARENT: &str = "traceparent";
+pub(crate) const TRACEPARENT: &str = "traceparent";
 /// The tenant of a multi-tenant function (aws-lambda-web-adapter sets it too).
-pub const TENANT_ID: &str = "x-amz-tenant-id";
+pub(crate) const TENANT_ID: &str = "x-amz-tenant-id";
 
-pub use lambda_mesh_adapter::strip_hop_by_hop;
+pub(crate) use lambda_mesh_adapter::strip_hop_by_hop;
 
-/// The `x-amzn-lambda-context` JSON: the field names of `lambda_runtime::Context`, which
-/// aws-lambda-web-adapter serialises, so applications written for it read ours unchanged.
-pub fn lambda_context(invocation: &Invocation, function: &FunctionEnv) -> Value {
-    let client_context = invocation
-        .client_context
-        .as_deref()
-        .and_then(|text| serde_json::from_str::<Value>(text).ok());
-    let identity = invocation
-        .cognito_identity
-        .as_deref()
-        .and_then(|text| serde_json::from_str::<Value>(text).ok())
-        .map(|raw| {
-            let field = |a: &str, b: &str| raw.get(a).or_else(|| raw.get(b)).cloned();
-            json!({
-                "identity_id": field("cognitoIdentityId", "identity_id").unwrap_or(Value::Null),
-                "identity_pool_id": field("cognitoIdentityPoolId", "identity_pool_id").unwrap_or(Value::Null),
-            })
-        });
+/// `Lambda-Runtime-Client-Context` as JSON, when it is JSON.
+fn client_context(invocation: &Invocation) -> Option<Value> {
+    let text = invocation.client_context.as_deref()?;
+    serde_json::from_str::<Value>(text).ok()
+}
+
+/// `Lambda-Runtime-Cognito-Identity` with `lambda_runtime`'s field names, when it is JSON.
+fn identity(invocation: &Invocation) -> Option<Value> {
+    let text = invocation.cognito_identity.as_deref()?;
+    let raw = serde_json::from_str::<Value>(text).ok()?;
+    let field = |a: &str, b: &str| raw.get(a).or_else(|| raw.get(b)).cloned();
+    Some(json!({
+        "identity_id": field("cognitoIdentityId", "identity_id").unwrap_or(Value::Null),
+        "identity_pool_id": field("cognitoIdentityPoolId", "identity_pool_id").unwrap_or(Value::Null),
+    }))
+}
+
+/// The `x-amzn-lambda-context` JSON as a value: the field names of `lambda_runtime::Context`,
+/// which aws-lambda-web-adapter serialises, so applications written for it read ours unchanged.
+/// The tests hold [`lambda_context_json`], which writes the same text directly, to it.
+#[cfg(test)]
+fn lambda_context(invocation: &Invocation, function: &FunctionEnv) -> Value {
     json!({
         "request_id": invocation.request_id,
         "deadline": invocation.deadline_ms,
         "invoked_function_arn": invocation.invoked_function_arn,
         "xray_trace_id": invocation.trace_id,
-        "client_context": client_context,
-        "identity": identity,
+        "client_context": client_context(invocation),
+        "identity": identity(invocation),
         "tenant_id": invocation.tenant_id,
         "env_config": {
             "function_name": function.function_name,
@@ -56,9 +60,10 @@ pub fn lambda_context(invocation: &Invocation, function: &FunctionEnv) -> Value 
     })
 }
 
-/// [`lambda_context`] as JSON text, written straight from the invocation: the same bytes as
-/// serialising that value (members in serde_json's sorted order) without building it first.
-pub fn lambda_context_json(invocation: &Invocation, function: &FunctionEnv) -> String {
+/// The `x-amzn-lambda-context` JSON text, with the field names of `lambda_runtime::Context`
+/// (which aws-lambda-web-adapter serialises, so applications written for it read ours
+/// unchanged), written straight from the invocation, members in serde_json's sorted order.
+pub(crate) fn lambda_context_json(invocation: &Invocation, function: &FunctionEnv) -> String {
     #[derive(serde::Serialize)]
     struct Env<'a> {
         function_name: &'a str,
@@ -78,19 +83,8 @@ pub fn lambda_context_json(invocation: &Invocation, function: &FunctionEnv) -> S
         tenant_id: Option<&'a str>,
         xray_trace_id: Option<&'a str>,
     }
-    // The rare parts (client context, identity) go through `lambda_context`'s own code.
-    let (client_context, identity) =
-        if invocation.client_context.is_some() || invocation.cognito_identity.is_some() {
-            let mut full = lambda_context(invocation, function);
-            (
-                full.get_mut("client_context").map(Value::take),
-                full.get_mut("identity").map(Value::take),
-            )
-        } else {
-            (None, None)
-        };
     let context = Context {
-        client_context: client_context.filter(|v| !v.is_null()),
+        client_context: client_context(invocation),
         deadline: invocation.deadline_ms,
         env_config: Env {
             function_name: &function.function_name,
@@ -99,7 +93,7 @@ pub fn lambda_context_json(invocation: &Invocation, function: &FunctionEnv) -> S
             memory: function.memory,
             version: &function.version,
         },
-        identity: identity.filter(|v| !v.is_null()),
+        identity: identity(invocation),
         invoked_function_arn: &invocation.invoked_function_arn,
         request_id: &invocation.request_id,
         tenant_id: invocation.tenant_id.as_deref(),
@@ -111,7 +105,7 @@ pub fn lambda_context_json(invocation: &Invocation, function: &FunctionEnv) -> S
 /// A W3C `traceparent` from an X-Ray trace header
 /// (`Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1`):
 /// `00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01`. Unknown keys are ignored.
-pub fn traceparent(xray: &str) -> Option<String> {
+pub(crate) fn traceparent(xray: &str) -> Option<String> {
     let (mut root, mut parent, mut sampled) = (None, None, false);
     for field in xray.split(';') {
         let Some((key, value)) = field.trim().split_once('=') else {
@@ -140,7 +134,7 @@ pub fn traceparent(xray: &str) -> Option<String> {
 }
 
 /// Adds the invocation's headers for the service.
-pub fn add_invocation_headers(
+pub(crate) fn add_invocation_headers(
     headers: &mut HeaderMap,
     invocation: &Invocation,
     function: &FunctionEnv,

@@ -9,6 +9,8 @@ mod body;
 mod buffer;
 mod compression;
 mod config;
+mod connection;
+mod error;
 mod extensions_api;
 mod forwarder;
 mod headers;
@@ -19,23 +21,12 @@ mod readiness;
 mod run;
 mod runtime_api;
 
-pub use api_client::{ApiClient, ApiError, ErrorReport, Wait};
+pub use api_client::ApiError;
 pub use body::OutBody;
-pub use buffer::{ReadError, Reusable};
-pub use compression::{compress_response, negotiate, Coding};
-pub use config::{
-    Config, ConfigError, FunctionEnv, InvokeMode, LogFormat, ReadinessProtocol, StatusSet,
-    DEFAULT_API_TIMEOUT, DEFAULT_COMPRESSION_MIN_BYTES, DEFAULT_DEADLINE_MARGIN, DEFAULT_HOST,
-    DEFAULT_PASS_THROUGH_PATH, DEFAULT_PORT, DEFAULT_READINESS_PATH, DEFAULT_READINESS_TIMEOUT,
-};
-pub use extensions_api::{ExtensionEvent, ExtensionsApi, EXTENSION_NAME};
-pub use forwarder::{ForwardError, Forwarder, Lease, IDLE_TIMEOUT};
-pub use headers::{lambda_context, strip_hop_by_hop, traceparent};
-pub use invoke::{Handler, Outcome};
-pub use logging::{from_env as log_settings_from_env, init as init_logging};
-pub use malloc_tuning::{tuned_tunables, MALLOC_TUNABLES};
-pub use readiness::{Readiness, ReadinessError};
-pub use run::{
-    fail_init, run, RunError, INVALID_CONFIG, LAMBDA_API_FAILED, SERVICE_GONE, SERVICE_NOT_READY,
-};
-pub use runtime_api::{Invocation, RuntimeApi};
+pub use config::{Config, ConfigError};
+pub use error::{ForwardError, RunError};
+pub use forwarder::{Forwarder, Lease};
+pub use logging::init_logging;
+pub use malloc_tuning::reexec_with_malloc_tuning;
+pub use readiness::ReadinessError;
+pub use run::{fail_init, run};

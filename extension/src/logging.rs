@@ -1,13 +1,19 @@
-//! Tracing output: text or JSON on stderr, filtered by `LAMBDA_MESH_LOG_LEVEL`.
+//! Tracing output: text or JSON on stderr, filtered by `LAMBDA_MESH_LOG_LEVEL`, as the parsed
+//! [`Config`] says.
 
 use tracing_subscriber::filter::{LevelFilter, Targets};
 
-use crate::config::LogFormat;
+use crate::config::{Config, LogFormat, DEFAULT_LOG_LEVEL};
 
-/// Installs the global subscriber. An unusable filter falls back to `info`.
-pub fn init(format: LogFormat, level: &str) {
+/// Installs the global subscriber with `config`'s log format and level, or text at `info` when
+/// there is no configuration (it could not be read: that error is then the one thing logged).
+/// An unusable filter falls back to `info`.
+pub fn init_logging(config: Option<&Config>) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
+    let (format, level) = config.map_or((LogFormat::default(), DEFAULT_LOG_LEVEL), |config| {
+        (config.log_format, config.log_level.as_str())
+    });
     let registry = tracing_subscriber::registry().with(filter(level));
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
@@ -33,19 +39,6 @@ fn filter(level: &str) -> Targets {
     level
         .parse::<Targets>()
         .unwrap_or_else(|_| Targets::new().with_default(LevelFilter::INFO))
-}
-
-/// The format and level from the environment, leniently (defaults for anything unusable).
-pub fn from_env() -> (LogFormat, String) {
-    let var = |names: &[&str]| names.iter().find_map(|n| std::env::var(n).ok());
-    let format = match var(&["LAMBDA_MESH_LOG_FORMAT", "AWS_LAMBDA_LOG_FORMAT"]) {
-        Some(v) if v.eq_ignore_ascii_case("json") => LogFormat::Json,
-        _ => LogFormat::Text,
-    };
-    let level = var(&["LAMBDA_MESH_LOG_LEVEL", "AWS_LAMBDA_LOG_LEVEL"])
-        .map(|v| v.to_ascii_lowercase())
-        .unwrap_or_else(|| "info".to_owned());
-    (format, level)
 }
 
 #[cfg(test)]

@@ -2,40 +2,15 @@
 
 use std::process::ExitCode;
 
-use lambda_mesh_extension::{
-    fail_init, init_logging, log_settings_from_env, run, tuned_tunables, Config, ErrorReport,
-    INVALID_CONFIG,
-};
-
-/// Re-executes this binary once with glibc's malloc tunables set (see `malloc_tuning`); on
-/// failure, carries on untuned.
-fn reexec_with_malloc_tuning() {
-    use std::os::unix::process::CommandExt;
-    let current = std::env::var("GLIBC_TUNABLES").ok();
-    let setting = std::env::var("LAMBDA_MESH_MALLOC_TUNING").ok();
-    let Some(tunables) = tuned_tunables(current.as_deref(), setting.as_deref()) else {
-        return;
-    };
-    let Ok(exe) = std::env::current_exe() else {
-        return;
-    };
-    let mut args = std::env::args_os();
-    let arg0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
-    let error = std::process::Command::new(&exe)
-        .arg0(arg0)
-        .args(args)
-        .env("GLIBC_TUNABLES", tunables)
-        .exec();
-    eprintln!("lambda-mesh: re-executing with malloc tuning failed ({error}); continuing untuned");
-}
+use lambda_mesh_extension::{fail_init, init_logging, reexec_with_malloc_tuning, run, Config};
 
 /// Exit status for an unusable configuration (EX_USAGE).
 const EXIT_CONFIG: u8 = 64;
 
 fn main() -> ExitCode {
     reexec_with_malloc_tuning();
-    let (format, level) = log_settings_from_env();
-    init_logging(format, &level);
+    let config = Config::from_env();
+    init_logging(config.as_ref().ok());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -47,15 +22,12 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async {
-        let config = match Config::from_env() {
+        let config = match config {
             Ok(config) => config,
             Err(error) => {
                 tracing::error!(%error, "invalid configuration");
                 if let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") {
-                    let report = ErrorReport::new(INVALID_CONFIG, error.to_string());
-                    if let Err(api_error) = fail_init(&api, &report).await {
-                        tracing::error!(error = %api_error.describe(), "init/error could not be reported");
-                    }
+                    fail_init(&api, error).await;
                 }
                 return ExitCode::from(EXIT_CONFIG);
             }

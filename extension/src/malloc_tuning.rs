@@ -9,13 +9,13 @@
 
 /// The tunables added: allocations up to 16 MiB come from the heap, and up to 32 MiB of free heap
 /// is kept instead of being returned to the kernel after each invocation.
-pub const MALLOC_TUNABLES: &str =
+pub(crate) const MALLOC_TUNABLES: &str =
     "glibc.malloc.mmap_threshold=16777216:glibc.malloc.trim_threshold=33554432";
 
 /// The `GLIBC_TUNABLES` value to re-execute with, or `None` when tuning is off (the default) or
 /// already applied. `current` is the present `GLIBC_TUNABLES`, `setting` the value of
 /// `LAMBDA_MESH_MALLOC_TUNING`.
-pub fn tuned_tunables(current: Option<&str>, setting: Option<&str>) -> Option<String> {
+pub(crate) fn tuned_tunables(current: Option<&str>, setting: Option<&str>) -> Option<String> {
     let off = !matches!(
         setting.map(|s| s.trim().to_ascii_lowercase()).as_deref(),
         Some("true" | "1" | "yes" | "on")
@@ -32,6 +32,30 @@ pub fn tuned_tunables(current: Option<&str>, setting: Option<&str>) -> Option<St
     } else {
         format!("{current}:{MALLOC_TUNABLES}")
     })
+}
+
+/// Re-executes this binary once with glibc's malloc tunables set when
+/// `LAMBDA_MESH_MALLOC_TUNING` asks for it; on failure, carries on untuned. Runs first thing in
+/// `main`, before logging and configuration: the process is replaced, so nothing read before
+/// would survive.
+pub fn reexec_with_malloc_tuning() {
+    use std::os::unix::process::CommandExt;
+    let current = std::env::var("GLIBC_TUNABLES").ok();
+    let setting = std::env::var("LAMBDA_MESH_MALLOC_TUNING").ok();
+    let Some(tunables) = tuned_tunables(current.as_deref(), setting.as_deref()) else {
+        return;
+    };
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
+    let error = std::process::Command::new(&exe)
+        .arg0(arg0)
+        .args(args)
+        .env("GLIBC_TUNABLES", tunables)
+        .exec();
+    eprintln!("lambda-mesh: re-executing with malloc tuning failed ({error}); continuing untuned");
 }
 
 #[cfg(test)]

@@ -14,9 +14,9 @@ use crate::body::OutBody;
 use crate::config::{Config, ReadinessProtocol, StatusSet};
 
 /// Pause between two readiness checks (aws-lambda-web-adapter polls every 10 ms too).
-pub const POLL_INTERVAL: Duration = Duration::from_millis(10);
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(10);
 /// Bound on one check, so a hung health endpoint cannot stall the wait.
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
 /// How often a still-waiting extension logs that it is waiting.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
@@ -25,16 +25,16 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 #[error("the service at {target} was not ready after {waited_ms} ms (last check: {last})")]
 pub struct ReadinessError {
     /// What was checked, e.g. `http://127.0.0.1:8080/` or `tcp://127.0.0.1:8080`.
-    pub target: String,
+    pub(crate) target: String,
     /// How long the extension waited.
-    pub waited_ms: u128,
+    pub(crate) waited_ms: u128,
     /// What the last check saw.
-    pub last: String,
+    pub(crate) last: String,
 }
 
 /// How to tell that the service is ready.
 #[derive(Debug, Clone)]
-pub struct Readiness {
+pub(crate) struct Readiness {
     addr: SocketAddr,
     protocol: ReadinessProtocol,
     path: String,
@@ -43,7 +43,7 @@ pub struct Readiness {
 
 impl Readiness {
     /// The readiness check the configuration describes.
-    pub fn from_config(config: &Config) -> Self {
+    pub(crate) fn from_config(config: &Config) -> Self {
         Readiness {
             addr: config.readiness_addr,
             protocol: config.readiness_protocol,
@@ -53,7 +53,7 @@ impl Readiness {
     }
 
     /// A readable name of what is checked.
-    pub fn target(&self) -> String {
+    pub(crate) fn target(&self) -> String {
         match self.protocol {
             ReadinessProtocol::Http => format!("http://{}{}", self.addr, self.path),
             ReadinessProtocol::Tcp => format!("tcp://{}", self.addr),
@@ -61,7 +61,7 @@ impl Readiness {
     }
 
     /// One check; `Err` says what was seen instead of readiness.
-    pub async fn check_once(&self) -> Result<(), String> {
+    pub(crate) async fn check_once(&self) -> Result<(), String> {
         let stream = TcpStream::connect(self.addr)
             .await
             .map_err(|e| e.to_string())?;
@@ -90,7 +90,7 @@ impl Readiness {
     }
 
     /// Checks until the service is ready or `limit` has passed; returns the time waited.
-    pub async fn wait(&self, limit: Duration) -> Result<Duration, ReadinessError> {
+    pub(crate) async fn wait(&self, limit: Duration) -> Result<Duration, ReadinessError> {
         let start = Instant::now();
         let end = start + limit;
         let mut next_progress = start + PROGRESS_EVERY;

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use tracing::Instrument;
 
-use crate::api_client::{error_chain as chain, ApiClient, ApiError, ErrorReport};
-use crate::config::Config;
+use crate::api_client::ApiClient;
+use crate::config::{Config, ConfigError};
+use crate::error::RunError;
 use crate::extensions_api::{ExtensionEvent, ExtensionsApi};
 use crate::invoke::{Handler, Outcome};
 use crate::readiness::{Readiness, ReadinessError};
@@ -13,41 +14,7 @@ use crate::runtime_api::RuntimeApi;
 
 /// With async init, how long init waits for the service before finishing anyway: just under
 /// Lambda's 10 s on-demand init limit (as aws-lambda-web-adapter does).
-pub const ASYNC_INIT_BUDGET: Duration = Duration::from_millis(9_800);
-/// `errorType` of an invalid configuration.
-pub const INVALID_CONFIG: &str = "LambdaMesh.InvalidConfig";
-/// `errorType` of a service that did not become ready during init.
-pub const SERVICE_NOT_READY: &str = "LambdaMesh.ServiceNotReady";
-/// `errorType` of a service that went away for good.
-pub const SERVICE_GONE: &str = "LambdaMesh.ServiceGone";
-/// `errorType` (`exit/error`) of a Runtime or Extensions API call that timed out, lost its
-/// connection or got an answer the extension cannot go on from.
-pub const LAMBDA_API_FAILED: &str = "LambdaMesh.LambdaApiFailed";
-
-/// Why the extension stopped.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RunError {
-    /// Registration with the Extensions API failed.
-    #[error("registration with the extensions api failed")]
-    Register(#[source] ApiError),
-    /// The service did not become ready during init (reported through `init/error`).
-    #[error(transparent)]
-    NotReady(ReadinessError),
-    /// The Runtime or Extensions API failed.
-    #[error("the lambda api failed")]
-    Api(#[source] ApiError),
-    /// The service went away (reported through `exit/error`).
-    #[error("{0}")]
-    ServiceGone(String),
-}
-
-impl RunError {
-    /// The error and its causes, `: `-separated, for the log.
-    pub fn describe(&self) -> String {
-        chain(self)
-    }
-}
+const ASYNC_INIT_BUDGET: Duration = Duration::from_millis(9_800);
 
 /// Registers, waits for the service and serves invocations until SHUTDOWN.
 pub async fn run(config: Config) -> Result<(), RunError> {
@@ -76,11 +43,20 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     serve(config, extension, ready).await
 }
 
-/// Registers only to report `report` through `init/error` (used when the configuration is bad);
-/// each call bounded by the default call timeout.
-pub async fn fail_init(runtime_api: &str, report: &ErrorReport) -> Result<(), ApiError> {
-    let mut extension = ExtensionsApi::register(ApiClient::new(runtime_api)).await?;
-    extension.init_error(report).await
+/// Registers with the Extensions API at `runtime_api` only to report `error` through
+/// `init/error`; each call bounded by the default call timeout. A failure to report is logged.
+pub async fn fail_init(runtime_api: &str, error: ConfigError) {
+    let stopped = RunError::InvalidConfig(error);
+    let Some(report) = stopped.report() else {
+        return;
+    };
+    let reported = async {
+        let mut extension = ExtensionsApi::register(ApiClient::new(runtime_api)).await?;
+        extension.init_error(&report).await
+    };
+    if let Err(error) = reported.await {
+        tracing::error!(error = %error.describe(), "init/error could not be reported");
+    }
 }
 
 async fn settle_readiness(
@@ -99,11 +75,13 @@ async fn settle_readiness(
         }
         Err(error) => {
             tracing::error!(%error, "service not ready");
-            let report = ErrorReport::new(SERVICE_NOT_READY, error.to_string());
-            if let Err(api) = extension.init_error(&report).await {
-                tracing::error!(error = %api.describe(), "init/error could not be reported");
+            let stopped = RunError::NotReady(error);
+            if let Some(report) = stopped.report() {
+                if let Err(api) = extension.init_error(&report).await {
+                    tracing::error!(error = %api.describe(), "init/error could not be reported");
+                }
             }
-            Err(RunError::NotReady(error))
+            Err(stopped)
         }
     }
 }
@@ -153,14 +131,16 @@ async fn serve(config: Config, mut extension: ExtensionsApi, ready: bool) -> Res
     // Exiting on an error: tell Lambda first (bounded by the call timeout), so it resets the
     // environment instead of waiting on it.
     let report = match &result {
-        Err(RunError::ServiceGone(reason)) => {
+        Err(stopped @ RunError::ServiceGone(reason)) => {
             tracing::error!(%reason, "service is gone; asking Lambda for a fresh environment");
-            Some(ErrorReport::new(SERVICE_GONE, reason.clone()))
+            stopped.report()
         }
-        Err(RunError::Api(error)) => {
-            let message = chain(error);
-            tracing::error!(error = %message, "lambda api failed; asking Lambda for a fresh environment");
-            Some(ErrorReport::new(LAMBDA_API_FAILED, message))
+        Err(stopped @ RunError::Api(_)) => {
+            let report = stopped.report();
+            if let Some(report) = &report {
+                tracing::error!(error = %report.error_message, "lambda api failed; asking Lambda for a fresh environment");
+            }
+            report
         }
         _ => None,
     };

@@ -1,5 +1,4 @@
-//! The Lambda Runtime API (`2018-06-01`): next invocation, response, error, streamed response,
-//! init error.
+//! The Lambda Runtime API (`2018-06-01`): next invocation, response, error, streamed response.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -7,37 +6,37 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 use tokio::time::{timeout_at, Instant};
 
-use crate::api_client::{shortened, ApiClient, ApiError, ErrorReport, Wait, CALL_TIMEOUT_LIMIT};
+use crate::api_client::{shortened, ApiClient, ApiError, Wait, CALL_TIMEOUT_LIMIT};
 use crate::body::OutBody;
 use crate::buffer::{ReadError, Reusable};
+use crate::error::ErrorReport;
 
 const NEXT: &str = "/2018-06-01/runtime/invocation/next";
-const INIT_ERROR: &str = "/2018-06-01/runtime/init/error";
 const ERROR_TYPE_HEADER: &str = "lambda-runtime-function-error-type";
 /// Trailer naming a streamed response's error type.
-pub const STREAM_ERROR_TYPE_TRAILER: &str = "lambda-runtime-function-error-type";
+pub(crate) const STREAM_ERROR_TYPE_TRAILER: &str = "lambda-runtime-function-error-type";
 /// Trailer carrying a streamed response's error body, base64-encoded.
-pub const STREAM_ERROR_BODY_TRAILER: &str = "lambda-runtime-function-error-body";
+pub(crate) const STREAM_ERROR_BODY_TRAILER: &str = "lambda-runtime-function-error-body";
 
 /// One invocation as `invocation/next` hands it out.
 #[derive(Debug, Clone)]
-pub struct Invocation {
+pub(crate) struct Invocation {
     /// `Lambda-Runtime-Aws-Request-Id`.
-    pub request_id: String,
+    pub(crate) request_id: String,
     /// `Lambda-Runtime-Deadline-Ms`: the deadline in milliseconds since the Unix epoch.
-    pub deadline_ms: u64,
+    pub(crate) deadline_ms: u64,
     /// `Lambda-Runtime-Invoked-Function-Arn`.
-    pub invoked_function_arn: String,
+    pub(crate) invoked_function_arn: String,
     /// `Lambda-Runtime-Trace-Id`.
-    pub trace_id: Option<String>,
+    pub(crate) trace_id: Option<String>,
     /// `Lambda-Runtime-Client-Context` (JSON).
-    pub client_context: Option<String>,
+    pub(crate) client_context: Option<String>,
     /// `Lambda-Runtime-Cognito-Identity` (JSON).
-    pub cognito_identity: Option<String>,
+    pub(crate) cognito_identity: Option<String>,
     /// `Lambda-Runtime-Aws-Tenant-Id`.
-    pub tenant_id: Option<String>,
+    pub(crate) tenant_id: Option<String>,
     /// The event.
-    pub event: Bytes,
+    pub(crate) event: Bytes,
 }
 
 impl Invocation {
@@ -73,7 +72,7 @@ impl Invocation {
 
 /// Client of the Runtime API.
 #[derive(Debug)]
-pub struct RuntimeApi {
+pub(crate) struct RuntimeApi {
     client: ApiClient,
     event_buffer: Reusable,
     /// The request id and deadline of the invocation `next` handed out last: they bound its
@@ -83,7 +82,7 @@ pub struct RuntimeApi {
 
 impl RuntimeApi {
     /// A client of the Runtime API at `authority` (`host:port`), with the default call timeout.
-    pub fn new(authority: impl Into<String>) -> Self {
+    pub(crate) fn new(authority: impl Into<String>) -> Self {
         RuntimeApi {
             client: ApiClient::new(authority),
             event_buffer: Reusable::default(),
@@ -93,7 +92,7 @@ impl RuntimeApi {
 
     /// The same client with `timeout` bounding connecting and each call but `next` (see
     /// [`ApiClient::with_timeout`]).
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+    pub(crate) fn with_timeout(mut self, timeout: Duration) -> Self {
         self.client = self.client.with_timeout(timeout);
         self
     }
@@ -101,7 +100,7 @@ impl RuntimeApi {
     /// Waits for the next invocation: as long as it takes (a long poll), but a connection that
     /// closes under the wait fails it with [`ApiError::Closed`]. Once the answer's head has
     /// come, its body (the event) must arrive within the call timeout.
-    pub async fn next(&mut self) -> Result<Invocation, ApiError> {
+    pub(crate) async fn next(&mut self) -> Result<Invocation, ApiError> {
         let what = "invocation/next";
         let request = self
             .client
@@ -143,12 +142,16 @@ impl RuntimeApi {
 
     /// Takes back an invocation's event buffer for the next invocation, once nothing else refers
     /// to it (see `buffer`).
-    pub fn recycle(&mut self, event: Bytes) {
+    pub(crate) fn recycle(&mut self, event: Bytes) {
         self.event_buffer.give_back(event);
     }
 
     /// Posts the result of invocation `request_id`.
-    pub async fn respond(&mut self, request_id: &str, result: Bytes) -> Result<(), ApiError> {
+    pub(crate) async fn respond(
+        &mut self,
+        request_id: &str,
+        result: Bytes,
+    ) -> Result<(), ApiError> {
         let what = "invocation/response";
         let request = self
             .client
@@ -165,7 +168,7 @@ impl RuntimeApi {
     }
 
     /// Posts invocation `request_id`'s failure.
-    pub async fn respond_error(
+    pub(crate) async fn respond_error(
         &mut self,
         request_id: &str,
         report: &ErrorReport,
@@ -177,7 +180,7 @@ impl RuntimeApi {
                 Method::POST,
                 &format!("/2018-06-01/runtime/invocation/{request_id}/error"),
             )
-            .header(ERROR_TYPE_HEADER, report.error_type.as_str())
+            .header(ERROR_TYPE_HEADER, report.error_type)
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(OutBody::full(report.to_json()))
             .map_err(|source| ApiError::Build { what, source })?;
@@ -191,7 +194,7 @@ impl RuntimeApi {
     /// end with the error trailers. Returns once Lambda has answered: by the invocation's
     /// deadline plus the call timeout (the time to post the error trailers and hear back), or
     /// within the call timeout for a request id `next` did not hand out.
-    pub async fn respond_stream(
+    pub(crate) async fn respond_stream(
         &mut self,
         request_id: &str,
         content_type: &str,
@@ -219,21 +222,6 @@ impl RuntimeApi {
         };
         self.client
             .exchange(what, request, StatusCode::ACCEPTED, wait)
-            .await
-            .map(drop)
-    }
-
-    /// Reports a failed init (for runtimes; the extension reports through the Extensions API).
-    pub async fn init_error(&mut self, report: &ErrorReport) -> Result<(), ApiError> {
-        let what = "init/error";
-        let request = self
-            .client
-            .request(Method::POST, INIT_ERROR)
-            .header(ERROR_TYPE_HEADER, report.error_type.as_str())
-            .body(OutBody::full(report.to_json()))
-            .map_err(|source| ApiError::Build { what, source })?;
-        self.client
-            .exchange(what, request, StatusCode::ACCEPTED, Wait::Call)
             .await
             .map(drop)
     }

@@ -116,7 +116,7 @@ fn soon() -> Instant {
 
 /// Sends a GET and reads the body; the connection goes back to the pool.
 async fn fetch(forwarder: &mut Forwarder, deadline: Instant) -> Result<String, ForwardError> {
-    let (response, lease) = forwarder.send(&get(), deadline).await?;
+    let (response, lease) = forwarder.send(get(), deadline).await?;
     let body = response.into_body().collect().await.unwrap().to_bytes();
     forwarder.release(lease);
     Ok(String::from_utf8(body.to_vec()).unwrap())

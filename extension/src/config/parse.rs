@@ -10,13 +10,13 @@ use super::{InvokeMode, LogFormat, ReadinessProtocol};
 
 /// A set of HTTP status codes written as codes and ranges, e.g. `200-399,404`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusSet {
+pub(crate) struct StatusSet {
     ranges: Vec<RangeInclusive<u16>>,
 }
 
 impl StatusSet {
     /// Parses `200,201,300-399` style lists.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
         let mut ranges = Vec::new();
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let range = match part.split_once('-') {
@@ -36,7 +36,7 @@ impl StatusSet {
 
     /// Every status from 100 up to (not including) `text`, LWA's deprecated
     /// `AWS_LWA_READINESS_CHECK_MIN_UNHEALTHY_STATUS`.
-    pub fn below(text: &str) -> Result<Self, String> {
+    pub(crate) fn below(text: &str) -> Result<Self, String> {
         let min_unhealthy = status(text)?;
         if min_unhealthy <= 100 {
             return Err("must be above 100".to_owned());
@@ -47,14 +47,14 @@ impl StatusSet {
     }
 
     /// `100-499`, the default healthy set.
-    pub fn default_healthy() -> Self {
+    pub(crate) fn default_healthy() -> Self {
         StatusSet {
             ranges: vec![100..=499],
         }
     }
 
     /// Whether `code` is in the set.
-    pub fn contains(&self, code: u16) -> bool {
+    pub(crate) fn contains(&self, code: u16) -> bool {
         self.ranges.iter().any(|range| range.contains(&code))
     }
 }

@@ -12,7 +12,7 @@ use crate::runtime_api::Invocation;
 /// Builds the service's request: base path removed, hop-by-hop headers and `Expect` dropped (the
 /// body is already complete, so there is nothing to wait for), the Lambda headers added and the
 /// framing recomputed.
-pub fn build(
+pub(crate) fn build(
     config: &Config,
     invocation: &Invocation,
     decoded: DeferredEvent,
@@ -67,7 +67,7 @@ pub fn build(
 
 /// `uri` without the leading `base` when the path starts with it on a segment boundary:
 /// with base `/prod`, `/prod/a` becomes `/a` and `/prod` becomes `/`, while `/production` stays.
-pub fn remove_base_path(uri: &Uri, base: &str) -> Uri {
+pub(crate) fn remove_base_path(uri: &Uri, base: &str) -> Uri {
     let path = uri.path();
     let rest = match path.strip_prefix(base) {
         Some("") => "/",

@@ -11,40 +11,31 @@ use lambda_mesh_adapter::{encode_stream_prelude, Bytes, HTTP_INTEGRATION_RESPONS
 use tokio::sync::mpsc;
 use tokio::time::{timeout_at, Instant};
 
-use super::BAD_RESPONSE;
-use crate::api_client::{ApiError, ErrorReport};
+use super::{Failed, Reply};
 use crate::body::OutBody;
-use crate::forwarder::{ForwardError, Lease};
+use crate::error::{ErrorReport, ForwardError, InvocationError};
+use crate::forwarder::Lease;
 use crate::headers::strip_hop_by_hop;
 use crate::runtime_api::{RuntimeApi, STREAM_ERROR_BODY_TRAILER, STREAM_ERROR_TYPE_TRAILER};
 
 /// Chunks buffered between the service and Lambda; small, so a slow reader slows the service.
 const CHANNEL_CHUNKS: usize = 8;
 
-/// Streams `response` as invocation `id`'s result. Returns the connection when the service's
-/// body was read to its end.
-pub async fn respond(
+/// Streams `response` as the invocation's result (the service at `service` sends it). Returns
+/// the connection when the service's body was read to its end.
+pub(super) async fn respond(
     runtime: &mut RuntimeApi,
-    id: &str,
+    reply: &Reply<'_>,
     response: Response<Incoming>,
     lease: Lease,
-    deadline: Instant,
     service: std::net::SocketAddr,
-) -> Result<Option<Lease>, ApiError> {
+) -> Result<Option<Lease>, Failed> {
     let (mut parts, mut body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    let prelude = match encode_stream_prelude(&parts) {
-        Ok(prelude) => prelude,
-        Err(error) => {
-            let report = ErrorReport::new(
-                BAD_RESPONSE,
-                format!("the service's response head cannot be streamed to Lambda: {error}"),
-            );
-            runtime.respond_error(id, &report).await?;
-            return Ok(None);
-        }
-    };
+    let prelude = encode_stream_prelude(&parts)
+        .map_err(|error| InvocationError::BadStreamHead(error.to_string()))?;
     let (tx, out) = OutBody::channel(CHANNEL_CHUNKS);
+    let (id, deadline) = (reply.id, reply.deadline);
     let request_id = id.to_owned();
     let pump = async move {
         if tx.send(Frame::data(prelude)).await.is_err() {
@@ -68,14 +59,14 @@ pub async fn respond(
                         addr: service,
                         reason: format!("the response body broke off: {error}"),
                     };
-                    send_error_trailers(&tx, &error, &request_id).await;
+                    send_error_trailers(&tx, error.into(), &request_id).await;
                     return None;
                 }
                 Err(_) => {
                     let error = ForwardError::Timeout {
                         waited_ms: start.elapsed().as_millis(),
                     };
-                    send_error_trailers(&tx, &error, &request_id).await;
+                    send_error_trailers(&tx, error.into(), &request_id).await;
                     return None;
                 }
             }
@@ -89,13 +80,14 @@ pub async fn respond(
     Ok(lease)
 }
 
+/// Ends the stream with `error` in the error trailers.
 async fn send_error_trailers(
     tx: &mpsc::Sender<Frame<Bytes>>,
-    error: &ForwardError,
+    error: InvocationError,
     request_id: &str,
 ) {
     tracing::warn!(request_id = %request_id, %error, error_type = error.error_type(), "streamed response failed");
-    let report = ErrorReport::new(error.error_type(), error.to_string());
+    let report = ErrorReport::of(&error);
     let mut trailers = HeaderMap::new();
     trailers.insert(
         STREAM_ERROR_TYPE_TRAILER,

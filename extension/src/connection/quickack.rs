@@ -19,18 +19,18 @@ use tokio::net::TcpStream;
 /// `TcpStream` that sets `TCP_QUICKACK` after each read that returned data (Linux; elsewhere a
 /// plain `TcpStream`).
 #[derive(Debug)]
-pub struct QuickAckStream {
+pub(crate) struct QuickAckStream {
     inner: TcpStream,
     /// Cleared when the socket refuses the option, so a refusal costs one syscall, not one a read.
     enabled: bool,
 }
 
 impl QuickAckStream {
-    /// Wraps `inner`.
-    pub fn new(inner: TcpStream) -> Self {
+    /// Wraps `inner`; `quickack` says whether to acknowledge at once (else a plain stream).
+    pub(crate) fn new(inner: TcpStream, quickack: bool) -> Self {
         QuickAckStream {
             inner,
-            enabled: cfg!(any(target_os = "linux", target_os = "android")),
+            enabled: quickack && cfg!(any(target_os = "linux", target_os = "android")),
         }
     }
 

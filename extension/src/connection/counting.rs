@@ -11,14 +11,14 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// A stream (the service connection) plus a shared count of bytes read.
 #[derive(Debug)]
-pub struct CountingStream<S> {
+pub(crate) struct CountingStream<S> {
     inner: S,
     read: Arc<AtomicU64>,
 }
 
 impl<S> CountingStream<S> {
     /// Wraps `inner`, adding every byte read to `read`.
-    pub fn new(inner: S, read: Arc<AtomicU64>) -> Self {
+    pub(crate) fn new(inner: S, read: Arc<AtomicU64>) -> Self {
         CountingStream { inner, read }
     }
 }

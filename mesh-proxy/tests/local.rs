@@ -131,8 +131,14 @@ async fn errors_proxy() -> mesh_proxy::Proxy {
 
 /// `mesh_proxy_function_errors_total` of upstream `fn`, absent counting as 0.
 fn function_errors(proxy: &mesh_proxy::Proxy) -> f64 {
+    function_errors_of(proxy, "fn")
+}
+
+/// `mesh_proxy_function_errors_total` of `upstream`, absent counting as 0.
+fn function_errors_of(proxy: &mesh_proxy::Proxy, upstream: &str) -> f64 {
     let text = proxy.metrics().render();
-    metrics::value(&text, "mesh_proxy_function_errors_total{upstream=\"fn\"}").unwrap_or(0.0)
+    let series = format!("mesh_proxy_function_errors_total{{upstream=\"{upstream}\"}}");
+    metrics::value(&text, &series).unwrap_or(0.0)
 }
 
 #[tokio::test]
@@ -384,6 +390,89 @@ async fn streamed_responses_arrive_chunk_by_chunk_and_abort_on_failure() {
         Some(2.0),
         "{text}"
     );
+    proxy.shutdown().await;
+}
+
+/// `mesh_proxy_requests_total` of `upstream` with `status`, absent counting as 0.
+fn answered(proxy: &mesh_proxy::Proxy, upstream: &str, status: u16) -> f64 {
+    let text = proxy.metrics().render();
+    let series =
+        format!("mesh_proxy_requests_total{{upstream=\"{upstream}\",status=\"{status}\"}}");
+    metrics::value(&text, &series).unwrap_or(0.0)
+}
+
+/// Sends `request`, bounded by 20 s: the head, or why there was none.
+async fn try_send(
+    client: &lambda_mesh_tests::client::HttpClient,
+    request: Request<Full<Bytes>>,
+) -> Result<http::Response<hyper::body::Incoming>, String> {
+    match tokio::time::timeout(Duration::from_secs(20), client.request(request)).await {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(e)) => Err(format!("no response: {e:?}")),
+        Err(_) => Err("no response within 20 s".into()),
+    }
+}
+
+#[tokio::test]
+async fn a_streamed_function_error_before_the_first_byte_is_a_502_with_the_json_body() {
+    let proxy = start(&format!(
+        "{}{}",
+        upstream_table("live", "fn", "response_streaming = true"),
+        function_table("fn", "")
+    ))
+    .await;
+    let addr = proxy.upstream_addr("live").unwrap();
+    for client in [client(), h2_client()] {
+        let request = Request::get(format!("http://{addr}/raise"))
+            .body(Full::default())
+            .unwrap();
+        let response = try_send(&client, request).await.unwrap();
+        let (response, body) = collect(response).await;
+        assert_eq!(response.status(), 502);
+        assert_eq!(response.headers()["x-lambda-function-error"], "Unhandled");
+        let body = json(&body);
+        assert_eq!(body["error"], "function_error", "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("raised on purpose"),
+            "{body}"
+        );
+    }
+    assert_eq!(answered(&proxy, "live", 502), 2.0);
+    assert_eq!(answered(&proxy, "live", 200), 0.0);
+    assert_eq!(function_errors_of(&proxy, "live"), 2.0);
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_streamed_timeout_before_the_first_byte_is_a_504_with_the_json_body() {
+    let proxy = start(&format!(
+        "{}{}",
+        upstream_table(
+            "live",
+            "fn",
+            "response_streaming = true\npayload_passthrough = true\ntimeout = 1"
+        ),
+        function_table("fn", "")
+    ))
+    .await;
+    let addr = proxy.upstream_addr("live").unwrap();
+    // The stream starts at once; its first chunk would come after 3 s.
+    let request = Request::post(format!("http://{addr}/"))
+        .body(Full::new(Bytes::from_static(
+            br#"{"stream": ["late"], "first_sleep": 3}"#,
+        )))
+        .unwrap();
+    let started = Instant::now();
+    let response = try_send(&client(), request).await.unwrap();
+    assert_eq!(response.status(), 504);
+    let (_, body) = collect(response).await;
+    assert!(started.elapsed() < Duration::from_millis(2500));
+    assert_eq!(json(&body)["error"], "timeout");
+    assert_eq!(answered(&proxy, "live", 504), 1.0);
+    assert_eq!(answered(&proxy, "live", 200), 0.0);
     proxy.shutdown().await;
 }
 

@@ -94,8 +94,8 @@ fn buffered(
 }
 
 /// A streamed result: the prelude (for HTTP integration responses) is awaited before the
-/// deadline; after that, chunks go to the caller as they arrive, at most the upstream's `timeout`
-/// apart.
+/// deadline, and the head is held until the first body byte; after that, chunks go to the caller
+/// as they arrive, at most the upstream's `timeout` apart.
 async fn streamed(
     streamed: Streamed,
     answering: &Answering<'_>,
@@ -123,6 +123,31 @@ async fn streamed(
             response.headers_mut().insert(header::CONTENT_TYPE, value);
         }
         (response.into_parts().0, Bytes::new())
+    };
+    // No status has been sent yet: the head waits for the first body byte (or the end), so a
+    // failure or a timeout before it is answered honestly (502 / 504 with the JSON body) instead
+    // of a 200 with an aborted body. Without a prelude the whole wait is bounded by the deadline;
+    // after one, as between chunks, by the upstream's `timeout`.
+    let first = if first.is_empty() {
+        let until = if integration {
+            Instant::now() + idle
+        } else {
+            deadline
+        };
+        match first_bytes(&mut chunks, until, answering).await? {
+            Some(first) => first,
+            None => {
+                strip_hop_by_hop(&mut parts.headers);
+                parts.headers.remove(header::TRANSFER_ENCODING);
+                parts
+                    .headers
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+                set_executed_version(&mut parts.headers, streamed.executed_version.as_deref());
+                return Ok(Response::from_parts(parts, body::empty()));
+            }
+        }
+    } else {
+        first
     };
     strip_hop_by_hop(&mut parts.headers);
     // Chunks are passed on as they come: the length is not known up front.
@@ -175,13 +200,7 @@ async fn read_prelude(
                     return Ok(done);
                 }
             }
-            Some(Err(failure)) => {
-                return Err(ProxyError::function_error(
-                    function,
-                    "Unhandled",
-                    failure.details.as_bytes(),
-                ))
-            }
+            Some(Err(failure)) => return Err(stream_failure(function, &failure)),
             None => {
                 return Err(invalid(
                     "the stream ended before the response prelude".into(),
@@ -189,6 +208,43 @@ async fn read_prelude(
             }
         }
     }
+}
+
+/// The first non-empty chunk before `until`, or `None` when the stream ended without one.
+async fn first_bytes(
+    chunks: &mut ChunkStream,
+    until: Instant,
+    answering: &Answering<'_>,
+) -> Result<Option<Bytes>, ProxyError> {
+    let function = &answering.target.function;
+    loop {
+        let next = tokio::time::timeout_at(until, chunks.next())
+            .await
+            .map_err(|_| ProxyError::Timeout {
+                function: function.clone(),
+                timeout: answering.timeout,
+            })?;
+        match next {
+            Some(Ok(chunk)) if chunk.is_empty() => continue,
+            Some(Ok(chunk)) => return Ok(Some(chunk)),
+            Some(Err(failure)) => return Err(stream_failure(function, &failure)),
+            None => return Ok(None),
+        }
+    }
+}
+
+/// A stream's failure before any body byte went out, as the function error it is. The local
+/// invoker's details are the function's error JSON; Lambda's are a message beside a code.
+fn stream_failure(function: &str, failure: &StreamFailure) -> ProxyError {
+    let is_error_json = serde_json::from_str::<serde_json::Value>(&failure.details)
+        .is_ok_and(|v| v.get("errorType").is_some() || v.get("errorMessage").is_some());
+    let payload = if is_error_json {
+        failure.details.clone()
+    } else {
+        serde_json::json!({ "errorType": failure.code, "errorMessage": failure.details })
+            .to_string()
+    };
+    ProxyError::function_error(function, "Unhandled", payload.as_bytes())
 }
 
 fn set_executed_version(headers: &mut http::HeaderMap, version: Option<&str>) {

@@ -17,7 +17,8 @@ Any other event is a command, by its keys (in this order):
   {"alloc_mb": n, "hold": s, "keep": b}  n MB touched in 10 MB steps, held s seconds (kept if b)
   {"sleep": s}, {"exit": n}, {"print": line}
   {"error": msg}                   a function error (Custom.Error)
-  {"stream": [chunks], "trailer_error": type, "stream_sleep": s}  a streamed response
+  {"stream": [chunks], "trailer_error": type, "stream_sleep": s, "first_sleep": s}  a streamed
+                                   response (first_sleep: a pause after its head, before chunk 1)
   {"big": n}                       a response of n characters
   otherwise the event is echoed with the invocation's metadata, then
   {"then_exit": true}              exits; {"next_then_exit": true} asks for the next event and exits
@@ -151,7 +152,8 @@ def command(request_id, response, event):
         return
     if "stream" in command:
         pause = command.get("stream_sleep", 0.05)
-        chunks = [(0 if i == 0 else pause, c.encode()) for i, c in enumerate(command["stream"])]
+        first = command.get("first_sleep", 0)
+        chunks = [(first if i == 0 else pause, c.encode()) for i, c in enumerate(command["stream"])]
         stream(request_id, chunks, "text/plain", command.get("trailer_error"), b"it broke",
                pause if chunks else 0)
         return

@@ -23,6 +23,9 @@ use crate::runtime_api::{Invocation, RuntimeApi};
 /// declares it gone and asks Lambda for a fresh environment.
 const GONE_GRACE: Duration = Duration::from_millis(500);
 
+/// How long a probe connection must stay open to count as the service answering.
+const PROBE_SETTLE: Duration = Duration::from_millis(20);
+
 /// What became of an invocation, for the run loop.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Outcome {
@@ -215,13 +218,13 @@ impl Handler {
         Ok(Outcome::Done)
     }
 
+    /// True when the service still refuses connections after [`GONE_GRACE`]. A process that is
+    /// exiting can still complete a handshake from its listen backlog for a moment and then reset
+    /// the connection: a probe counts as an answer only when its connection stays open briefly.
     async fn service_gone(&self) -> bool {
         let end = Instant::now() + GONE_GRACE;
         for _ in 0..50 {
-            if tokio::net::TcpStream::connect(self.forwarder.addr())
-                .await
-                .is_ok()
-            {
+            if probe_stays_open(self.forwarder.addr()).await {
                 return false;
             }
             if Instant::now() >= end {
@@ -230,6 +233,22 @@ impl Handler {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         true
+    }
+}
+
+/// Connects to `addr` and waits [`PROBE_SETTLE`]: true when the connection neither failed nor
+/// was closed or reset by then (a live HTTP server waits for the request line).
+async fn probe_stays_open(addr: std::net::SocketAddr) -> bool {
+    let Ok(stream) = tokio::net::TcpStream::connect(addr).await else {
+        return false;
+    };
+    let mut byte = [0u8; 1];
+    match tokio::time::timeout(PROBE_SETTLE, stream.peek(&mut byte)).await {
+        // Nothing said and nothing closed: the service is listening and alive.
+        Err(_elapsed) => true,
+        // A server that greets first (not HTTP, but alive).
+        Ok(Ok(n)) => n > 0,
+        Ok(Err(_)) => false,
     }
 }
 

@@ -236,14 +236,12 @@ impl ProxyError {
     }
 }
 
-fn shorten(mut text: String) -> String {
+fn shorten(text: String) -> String {
     if text.len() > MAX_FUNCTION_MESSAGE {
-        let mut cut = MAX_FUNCTION_MESSAGE;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        text.push('…');
+        return format!(
+            "{}…",
+            lambda_mesh_adapter::truncate_utf8(&text, MAX_FUNCTION_MESSAGE)
+        );
     }
     text
 }

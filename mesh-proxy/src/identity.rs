@@ -327,11 +327,7 @@ fn quote(uri: &str) -> String {
     if uri.len() <= MAX_QUOTED {
         return uri.to_owned();
     }
-    let mut end = MAX_QUOTED;
-    while !uri.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &uri[..end])
+    format!("{}…", lambda_mesh_adapter::truncate_utf8(uri, MAX_QUOTED))
 }
 
 #[cfg(test)]

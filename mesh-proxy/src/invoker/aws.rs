@@ -342,9 +342,5 @@ pub(super) fn first_line(message: &str) -> String {
         .next()
         .unwrap_or("")
         .trim();
-    let mut end = line.len().min(MAX_MESSAGE);
-    while !line.is_char_boundary(end) {
-        end -= 1;
-    }
-    line[..end].to_owned()
+    lambda_mesh_adapter::truncate_utf8(line, MAX_MESSAGE).to_owned()
 }

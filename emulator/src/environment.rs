@@ -49,6 +49,8 @@ pub(crate) struct Job {
     pub(crate) payload: Bytes,
     pub(crate) client_context: Option<Bytes>,
     pub(crate) invoked_arn: String,
+    /// The caller's `X-Amzn-Trace-Id`, when it carried a `Root`.
+    pub(crate) trace_id: Option<String>,
     /// The version it executes (`$LATEST` or a numeric qualifier): which environments may run it.
     pub(crate) version: String,
 }

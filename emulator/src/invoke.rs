@@ -27,6 +27,9 @@ pub struct InvokeRequest {
     pub client_context: Option<String>,
     /// `X-Amz-Log-Type: Tail`.
     pub log_tail: bool,
+    /// `X-Amzn-Trace-Id`: handed to the runtime as `Lambda-Runtime-Trace-Id` (one is made when it
+    /// is absent or has no `Root`).
+    pub trace_id: Option<String>,
 }
 
 /// `X-Amz-Invocation-Type`.

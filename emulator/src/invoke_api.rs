@@ -81,6 +81,7 @@ async fn dispatch(
     };
     let log_tail = header(&parts, "x-amz-log-type") == Some("Tail");
     let client_context = header(&parts, "x-amz-client-context").map(str::to_owned);
+    let trace_id = header(&parts, "x-amzn-trace-id").map(str::to_owned);
     let payload = Limited::new(body, MAX_SYNC_REQUEST_BYTES)
         .collect()
         .await
@@ -95,6 +96,7 @@ async fn dispatch(
         payload,
         client_context,
         log_tail,
+        trace_id,
     };
     if streaming {
         return Ok(stream_response(emulator.invoke_stream(request).await?));

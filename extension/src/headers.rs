@@ -152,10 +152,11 @@ pub(crate) fn add_invocation_headers(
         if let Ok(value) = HeaderValue::from_str(trace) {
             headers.insert(TRACE_ID, value);
         }
-        if !headers.contains_key(TRACEPARENT) {
-            if let Some(value) = traceparent(trace).and_then(|t| HeaderValue::from_str(&t).ok()) {
-                headers.insert(TRACEPARENT, value);
-            }
+        // The function's own segment is the service's parent now: its `traceparent` replaces
+        // the caller's (which named the caller's span), so the Lambda hop is not skipped. The
+        // caller's `tracestate` stays. A trace header without a parent leaves the caller's.
+        if let Some(value) = traceparent(trace).and_then(|t| HeaderValue::from_str(&t).ok()) {
+            headers.insert(TRACEPARENT, value);
         }
     }
     if let Some(tenant) = invocation.tenant_id.as_deref() {

@@ -255,32 +255,51 @@ async fn trace_headers_reach_the_service() {
         parent.starts_with(&format!("00-{root}-")) && parent.len() == 55,
         "{parent} from {trace}"
     );
-    // A traceparent the caller sent is kept.
+    // The function's trace replaces a traceparent the caller sent (the Lambda hop is not
+    // skipped); the caller's tracestate is kept.
     let event = harness::v2_event(
         "GET",
         "/echo",
         "",
-        &[(
-            "traceparent",
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-        )],
+        &[
+            (
+                "traceparent",
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            ),
+            ("tracestate", "congo=t61rcWkgMzE"),
+        ],
         b"",
     );
     let echo: Value = serde_json::from_slice(&harness::result_body(&harness::json(
         &harness::invoke(&emulator, "rs", &event).await,
     )))
     .unwrap();
-    let sent: Vec<&Value> = echo["headers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|h| h[0] == "traceparent")
-        .collect();
-    assert_eq!(sent.len(), 1);
-    assert_eq!(
-        sent[0][1],
+    let sent = |name: &str| -> Vec<String> {
+        echo["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| h[0] == name)
+            .map(|h| h[1].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let trace = sent("x-amzn-trace-id");
+    assert_eq!(trace.len(), 1, "{echo}");
+    let parent = sent("traceparent");
+    assert_eq!(parent.len(), 1, "{echo}");
+    assert_ne!(
+        parent[0],
         "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     );
+    let root = trace[0]
+        .split(';')
+        .find_map(|f| f.strip_prefix("Root="))
+        .unwrap()
+        .strip_prefix("1-")
+        .unwrap()
+        .replace('-', "");
+    assert!(parent[0].starts_with(&format!("00-{root}-")), "{echo}");
+    assert_eq!(sent("tracestate"), ["congo=t61rcWkgMzE"]);
     emulator.shutdown().await;
 }
 

@@ -10,6 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use http::HeaderValue;
 use tokio::time::Instant;
 
 use crate::config::InvocationMode;
@@ -148,12 +149,13 @@ pub struct RetryPolicy {
 }
 
 impl Invoker {
-    /// Invoke (sync or async), retrying failures raised before the function ran while
-    /// `deadline` allows.
+    /// Invoke (sync or async) with `trace` as `X-Amzn-Trace-Id`, retrying failures raised before
+    /// the function ran while `deadline` allows.
     pub async fn invoke(
         &self,
         target: &Target,
         payload: Bytes,
+        trace: &HeaderValue,
         policy: RetryPolicy,
         deadline: Instant,
         metrics: &Arc<UpstreamMetrics>,
@@ -162,8 +164,8 @@ impl Invoker {
             let payload = payload.clone();
             async move {
                 match self {
-                    Invoker::Aws(client) => aws::invoke(client, target, payload).await,
-                    Invoker::Local(local) => local.invoke(target, payload).await,
+                    Invoker::Aws(client) => aws::invoke(client, target, payload, trace).await,
+                    Invoker::Local(local) => local.invoke(target, payload, trace).await,
                 }
             }
         })
@@ -175,6 +177,7 @@ impl Invoker {
         &self,
         target: &Target,
         payload: Bytes,
+        trace: &HeaderValue,
         policy: RetryPolicy,
         deadline: Instant,
         metrics: &Arc<UpstreamMetrics>,
@@ -183,8 +186,10 @@ impl Invoker {
             let payload = payload.clone();
             async move {
                 match self {
-                    Invoker::Aws(client) => aws::invoke_stream(client, target, payload).await,
-                    Invoker::Local(local) => local.invoke_stream(target, payload).await,
+                    Invoker::Aws(client) => {
+                        aws::invoke_stream(client, target, payload, trace).await
+                    }
+                    Invoker::Local(local) => local.invoke_stream(target, payload, trace).await,
                 }
             }
         })

@@ -19,6 +19,7 @@ mod logging;
 mod metrics;
 mod proxy;
 mod run;
+mod trace;
 mod upstream;
 mod xfcc;
 

@@ -53,6 +53,8 @@ struct Exchange {
     deadline: Instant,
     /// Lambda's request id, once Lambda answered: logged even when the answer is an error.
     aws_request_id: Option<String>,
+    /// The Invoke call's `X-Amzn-Trace-Id` (from the caller's trace context, or a new trace).
+    trace: HeaderValue,
 }
 
 impl Upstream {
@@ -94,6 +96,7 @@ impl Upstream {
             request_id: read::request_id(request.headers()),
             deadline: started + self.config.timeout,
             aws_request_id: None,
+            trace: crate::trace::invoke_header(request.headers()),
         };
         let method = request.method().clone();
         let path = request.uri().path().to_owned();

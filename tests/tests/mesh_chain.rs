@@ -284,3 +284,117 @@ async fn a_plain_streaming_function_is_streamed_as_the_body() {
     assert!(response.headers().get("content-length").is_none());
     assert_eq!(body, "chunk 0\nchunk 1\nchunk 2\n");
 }
+
+/// The header named `name` in examples/hello-python's echo, once.
+fn echoed(echo: &serde_json::Value, name: &str) -> String {
+    let values: Vec<&str> = echo["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h[0] == name)
+        .map(|h| h[1].as_str().unwrap())
+        .collect();
+    assert_eq!(values.len(), 1, "{name} in {echo}");
+    values[0].to_owned()
+}
+
+/// `Root=1-…` of an X-Ray header.
+fn xray_root(header: &str) -> &str {
+    header
+        .split(';')
+        .find_map(|f| f.strip_prefix("Root="))
+        .unwrap_or_else(|| panic!("no Root in {header}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_trace_id_from_the_caller_to_the_service() {
+    let layer = layer();
+    let dir = tempfile::tempdir().unwrap();
+    let functions_path = dir.path().join("functions.toml");
+    std::fs::write(&functions_path, hello_function("hello", layer.path(), "")).unwrap();
+    let emulator = Proc::start(
+        &binary("lambda-emulator"),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            functions_path.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let lambda = address(
+        emulator
+            .lines_until("listening on", Duration::from_secs(60))
+            .last()
+            .unwrap(),
+    );
+    let (recorder, recorded) = recorder::start(lambda).await;
+    let config = format!(
+        "[aws]\nregion = \"us-east-1\"\nendpoint_url = \"http://{recorder}\"\n{}",
+        upstream("hello", "hello", "")
+    );
+    let (_proxy, upstreams) = mesh_proxy(dir.path(), &config);
+
+    // A W3C trace from the caller wins over an X-Ray header it also sent.
+    let request = Request::get(format!("http://{}/echo", upstreams["hello"]))
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .header("tracestate", "congo=t61rcWkgMzE")
+        .header(
+            "x-amzn-trace-id",
+            "Root=1-11111111-222222222222222222222222;Parent=3333333333333333;Sampled=0",
+        )
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let (response, body) = collect(send(&client(), request).await).await;
+    assert_eq!(response.status(), 200);
+    let echo = json(&body);
+    let invoke = recorded.lock().unwrap().last().unwrap().2.clone();
+    assert_eq!(
+        invoke["x-amzn-trace-id"],
+        "Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=1"
+    );
+    // At the runtime (the extension's Lambda context) and at the service: the same trace.
+    let context: serde_json::Value =
+        serde_json::from_str(&echoed(&echo, "x-amzn-lambda-context")).unwrap();
+    assert_eq!(
+        xray_root(context["xray_trace_id"].as_str().unwrap()),
+        "1-4bf92f35-77b34da6a3ce929d0e0e4736"
+    );
+    assert_eq!(
+        xray_root(&echoed(&echo, "x-amzn-trace-id")),
+        "1-4bf92f35-77b34da6a3ce929d0e0e4736"
+    );
+    assert!(
+        echoed(&echo, "traceparent").starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+        "{echo}"
+    );
+    assert_eq!(echoed(&echo, "tracestate"), "congo=t61rcWkgMzE");
+
+    // No context from the caller: mesh-proxy starts the trace (epoch seconds first, no parent),
+    // and the service is handed that trace.
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (response, body) = get(upstreams["hello"], "/echo").await;
+    assert_eq!(response.status(), 200);
+    let echo = json(&body);
+    let invoke = recorded.lock().unwrap().last().unwrap().2.clone();
+    let started = invoke["x-amzn-trace-id"].to_str().unwrap().to_owned();
+    assert!(
+        !started.contains("Parent=") && !started.contains("Sampled="),
+        "{started}"
+    );
+    let root = xray_root(&started).to_owned();
+    let seconds = u64::from_str_radix(&root[2..10], 16).unwrap();
+    assert!(seconds.abs_diff(before) <= 5, "{started}");
+    assert_eq!(xray_root(&echoed(&echo, "x-amzn-trace-id")), root);
+    let trace_id = root[2..].replace('-', "");
+    assert!(
+        echoed(&echo, "traceparent").starts_with(&format!("00-{trace_id}-")),
+        "{echo}"
+    );
+}

@@ -108,9 +108,21 @@ impl Emulator {
             payload,
             client_context,
             invoked_arn: target.invoked_arn.clone(),
+            trace_id: request.trace_id.as_deref().and_then(trace_header),
             version: target.executed_version.clone(),
         })
     }
+}
+
+/// The caller's X-Ray header as the runtime gets it: kept when it names a `Root` and is a sane
+/// header value, else `None` (the environment makes one).
+fn trace_header(value: &str) -> Option<String> {
+    let value = value.trim();
+    let sane = value.len() <= 512 && value.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+    let rooted = value
+        .split(';')
+        .any(|field| field.trim().starts_with("Root=1-"));
+    (sane && rooted).then(|| value.to_owned())
 }
 
 /// `name`, `name:qualifier`, `account:function:name[:q]`, or a full ARN → (name, qualifier).
@@ -129,6 +141,14 @@ fn parse_function(function: &str) -> (&str, Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_callers_trace_header_is_kept_only_with_a_root() {
+        let xray = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+        assert_eq!(trace_header(xray).as_deref(), Some(xray));
+        assert_eq!(trace_header("Parent=53995c3f42cd8ad8"), None);
+        assert_eq!(trace_header("Root=1-a\u{7}"), None);
+    }
 
     #[test]
     fn function_names_and_arns() {

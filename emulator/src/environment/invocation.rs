@@ -18,7 +18,10 @@ impl Environment {
             .duration_since(UNIX_EPOCH)
             .map(|d| (d + self.spec.timeout).as_millis())
             .unwrap_or(0);
-        let trace_id = trace_id(&job.request_id);
+        let trace_id = match job.trace_id.as_deref() {
+            Some(caller) => continued_trace(caller, &job.request_id),
+            None => trace_id(&job.request_id),
+        };
         self.sandbox.logs.begin();
         self.sandbox.logs.platform(&format!(
             "START RequestId: {} Version: {}",
@@ -125,6 +128,7 @@ impl Environment {
             payload: invocation.payload,
             client_context: invocation.client_context,
             invoked_arn: invocation.invoked_arn,
+            trace_id: Some(invocation.trace_id),
             version: self.version.clone(),
         })
     }
@@ -251,9 +255,46 @@ fn trace_id(request_id: &str) -> String {
     format!("Root=1-{secs:08x}-{root};Parent={parent};Sampled=0")
 }
 
+/// The caller's trace header as the runtime gets it: as sent when it names a `Parent`; else (a
+/// trace the caller started without a segment of its own) the function's segment becomes the
+/// parent, as Lambda's does, and an absent sampling decision is `Sampled=0`.
+fn continued_trace(caller: &str, request_id: &str) -> String {
+    let has = |key: &str| caller.split(';').any(|field| field.trim().starts_with(key));
+    if has("Parent=") {
+        return caller.to_owned();
+    }
+    let mut fields: Vec<String> = caller
+        .split(';')
+        .map(|f| f.trim().to_owned())
+        .filter(|f| !f.is_empty())
+        .collect();
+    let hex: String = request_id.chars().filter(char::is_ascii_hexdigit).collect();
+    let segment = hex.get(16..32).unwrap_or("0000000000000001");
+    fields.insert(1.min(fields.len()), format!("Parent={segment}"));
+    if !has("Sampled=") {
+        fields.insert(2.min(fields.len()), "Sampled=0".to_owned());
+    }
+    fields.join(";")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_callers_trace_continues() {
+        let id = "0f8c2c3e-7d2b-4f6a-9d0e-1a2b3c4d5e6f";
+        let full = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+        assert_eq!(continued_trace(full, id), full);
+        assert_eq!(
+            continued_trace("Root=1-5759e988-bd862e3fe1be46a994272793;Lineage=a87bd80c:1", id),
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=9d0e1a2b3c4d5e6f;Sampled=0;Lineage=a87bd80c:1"
+        );
+        assert_eq!(
+            continued_trace("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1", id),
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=9d0e1a2b3c4d5e6f;Sampled=1"
+        );
+    }
 
     #[test]
     fn timeout_message_is_lambdas() {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use aws_sdk_lambda::config::http::HttpResponse;
+use aws_sdk_lambda::config::http::{HttpRequest, HttpResponse};
 use aws_sdk_lambda::config::retry::RetryConfig;
 use aws_sdk_lambda::config::{Region, StalledStreamProtectionConfig};
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
@@ -16,9 +16,11 @@ use aws_sdk_lambda::types::{InvocationType, InvokeWithResponseStreamResponseEven
 use aws_sdk_lambda::Client;
 use aws_smithy_types::Blob;
 use bytes::Bytes;
+use http::HeaderValue;
 
 use super::{InvokeFailure, Invoked, StreamFailure, Streamed, Target};
 use crate::config::AwsSettings;
+use crate::trace::XRAY;
 
 /// The shared SDK config and one client per region, built from `[aws]`.
 #[derive(Debug)]
@@ -108,6 +110,7 @@ pub(super) async fn invoke(
     client: &Client,
     target: &Target,
     payload: Bytes,
+    trace: &HeaderValue,
 ) -> Result<Invoked, InvokeFailure> {
     let invocation_type = if target.mode.is_asynchronous() {
         InvocationType::Event
@@ -121,6 +124,8 @@ pub(super) async fn invoke(
         .invocation_type(invocation_type)
         // Shares the event's allocation: no copy per attempt.
         .payload(Blob::from_maybe_shared(payload))
+        .customize()
+        .mutate_request(with_trace(trace))
         .send()
         .await
         .map_err(|e| classify(e, invoke_kind))?;
@@ -132,17 +137,29 @@ pub(super) async fn invoke(
     })
 }
 
+/// Sets `X-Amzn-Trace-Id` on the SDK's request (before signing; SigV4 leaves it unsigned).
+fn with_trace(trace: &HeaderValue) -> impl Fn(&mut HttpRequest) + Send + Sync + 'static {
+    // `trace::invoke_header` makes it of hex digits, `=`, `;`, `-` and visible ASCII only.
+    let trace = trace.to_str().unwrap_or_default().to_owned();
+    move |request| {
+        request.headers_mut().insert(XRAY, trace.clone());
+    }
+}
+
 /// InvokeWithResponseStream: answers once the stream has started; chunks follow as they arrive.
 pub(super) async fn invoke_stream(
     client: &Client,
     target: &Target,
     payload: Bytes,
+    trace: &HeaderValue,
 ) -> Result<Streamed, InvokeFailure> {
     let output = client
         .invoke_with_response_stream()
         .function_name(&target.function)
         .set_qualifier(target.qualifier.clone())
         .payload(Blob::from_maybe_shared(payload))
+        .customize()
+        .mutate_request(with_trace(trace))
         .send()
         .await
         .map_err(|e| classify(e, stream_kind))?;

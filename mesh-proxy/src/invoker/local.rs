@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use http::HeaderValue;
 use lambda_mesh_emulator::{Emulator, InvocationType, InvokeError, InvokeRequest};
 
 use super::{InvokeFailure, Invoked, StreamFailure, Streamed, Target};
@@ -46,10 +47,11 @@ impl LocalInvoker {
         &self,
         target: &Target,
         payload: Bytes,
+        trace: &HeaderValue,
     ) -> Result<Invoked, InvokeFailure> {
         let response = self
             .emulator
-            .invoke(request(target, payload))
+            .invoke(request(target, payload, trace))
             .await
             .map_err(failure)?;
         Ok(Invoked {
@@ -64,10 +66,11 @@ impl LocalInvoker {
         &self,
         target: &Target,
         payload: Bytes,
+        trace: &HeaderValue,
     ) -> Result<Streamed, InvokeFailure> {
         let streaming = self
             .emulator
-            .invoke_stream(request(target, payload))
+            .invoke_stream(request(target, payload, trace))
             .await
             .map_err(failure)?;
         let chunks = futures_util::stream::unfold(Some(streaming.body), |state| async move {
@@ -92,7 +95,7 @@ impl LocalInvoker {
     }
 }
 
-fn request(target: &Target, payload: Bytes) -> InvokeRequest {
+fn request(target: &Target, payload: Bytes, trace: &HeaderValue) -> InvokeRequest {
     InvokeRequest {
         function: target.function.clone(),
         qualifier: target.qualifier.clone(),
@@ -102,6 +105,7 @@ fn request(target: &Target, payload: Bytes) -> InvokeRequest {
             InvocationType::RequestResponse
         },
         payload,
+        trace_id: trace.to_str().ok().map(str::to_owned),
         ..InvokeRequest::default()
     }
 }

@@ -28,15 +28,15 @@ pub(super) async fn call(
         backoff: upstream.backoff,
     };
     let (invoker, target, metrics) = (&upstream.invoker, &upstream.target, &upstream.metrics);
-    let deadline = exchange.deadline;
+    let (deadline, trace) = (exchange.deadline, &exchange.trace);
     let started = Instant::now();
     let answer = if upstream.config.response_streaming {
-        let streamed = invoker.invoke_stream(target, event, policy, deadline, metrics);
+        let streamed = invoker.invoke_stream(target, event, trace, policy, deadline, metrics);
         tokio::time::timeout_at(deadline, streamed)
             .await
             .map(|r| r.map(Answer::Streamed))
     } else {
-        let invoked = invoker.invoke(target, event, policy, deadline, metrics);
+        let invoked = invoker.invoke(target, event, trace, policy, deadline, metrics);
         tokio::time::timeout_at(deadline, invoked)
             .await
             .map(|r| r.map(Answer::Buffered))

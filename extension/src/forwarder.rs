@@ -73,9 +73,11 @@ impl Forwarder {
         let timed_out = || ForwardError::Timeout {
             waited_ms: start.elapsed().as_millis(),
         };
-        timeout_at(deadline, self.send_with_retry(request))
+        let (response, lease) = timeout_at(deadline, self.send_with_retry(request))
             .await
-            .map_err(|_| timed_out())?
+            .map_err(|_| timed_out())??;
+        final_status(response.status())?;
+        Ok((response, lease))
     }
 
     async fn send_with_retry<B: Clone + Into<OutBody>>(
@@ -152,6 +154,20 @@ impl Forwarder {
             }
         }
     }
+}
+
+/// A response to a request that asked for no upgrade must have a final status HTTP can carry
+/// (200–599; hyper skips the interim 1xx ones but hands a `101` over as the response). Anything
+/// else would reach the caller as a result that lies (a protocol switch that never happens, a
+/// status no client knows), so it is the service's malformed answer; its connection is dropped.
+fn final_status(status: http::StatusCode) -> Result<(), ForwardError> {
+    let code = status.as_u16();
+    if status.is_informational() || code > 599 {
+        return Err(ForwardError::BadResponse {
+            reason: format!("status {code} is not a final response status (200–599)"),
+        });
+    }
+    Ok(())
 }
 
 /// `request` as it goes out: HTTP/1.1, no extensions.

@@ -17,8 +17,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
 /// What the raw service does with request number `n` (from 0) on connection number `c`.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Act {
+    /// These bytes as the answer, the connection kept open.
+    Send(Vec<u8>),
     /// A valid keep-alive answer.
     Answer,
     /// Close without a byte.
@@ -82,6 +84,11 @@ async fn connection(mut stream: TcpStream, c: usize, script: fn(usize, usize) ->
                     body.len()
                 );
                 if stream.write_all(response.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+            Act::Send(bytes) => {
+                if stream.write_all(&bytes).await.is_err() {
                     return;
                 }
             }
@@ -231,4 +238,27 @@ async fn an_absent_service_is_unavailable() {
     let error = fetch(&mut forwarder, soon()).await.unwrap_err();
     assert_eq!(error.error_type(), "LambdaMesh.ServiceUnavailable");
     assert!(error.to_string().contains("cannot connect"), "{error}");
+}
+
+#[tokio::test]
+async fn a_status_that_is_not_a_final_one_is_a_bad_response() {
+    for status in ["101 Switching Protocols", "999 Odd", "600 Beyond"] {
+        let service = match status {
+            "101 Switching Protocols" => raw(|_, _| {
+                Act::Send(b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: x\r\n\r\n".to_vec())
+            })
+            .await,
+            "999 Odd" => raw(|_, _| Act::Send(b"HTTP/1.1 999 Odd\r\ncontent-length: 0\r\n\r\n".to_vec())).await,
+            _ => raw(|_, _| Act::Send(b"HTTP/1.1 600 Beyond\r\ncontent-length: 0\r\n\r\n".to_vec())).await,
+        };
+        let mut forwarder = Forwarder::new(service.addr);
+        let error = fetch(&mut forwarder, soon()).await.unwrap_err();
+        assert_eq!(
+            error.error_type(),
+            "LambdaMesh.BadServiceResponse",
+            "{status}: {error}"
+        );
+        let code = &status[..3];
+        assert!(error.to_string().contains(code), "names {code}: {error}");
+    }
 }

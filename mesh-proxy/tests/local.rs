@@ -172,6 +172,29 @@ async fn an_invalid_function_result_is_502_and_not_a_function_error() {
 }
 
 #[tokio::test]
+async fn a_result_status_that_is_informational_or_out_of_range_is_an_invalid_function_result() {
+    let proxy = errors_proxy().await;
+    let addr = proxy.upstream_addr("fn").unwrap();
+    for code in ["101", "100", "199", "999", "600", "0", "99"] {
+        let (response, body) = get(addr, &format!("/status?code={code}")).await;
+        assert_eq!(response.status(), 502, "status {code}");
+        let body = json(&body);
+        assert_eq!(body["error"], "invalid_function_result", "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(code),
+            "the message names status {code}: {body}"
+        );
+    }
+    // The connection stays usable and the edges of the range pass.
+    for code in [200u16, 204, 599] {
+        let (response, _) = get(addr, &format!("/status?code={code}")).await;
+        assert_eq!(response.status(), code);
+    }
+    assert_eq!(function_errors(&proxy), 0.0);
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
 async fn an_upstream_timeout_is_504_in_time_and_not_a_function_error() {
     let proxy = errors_proxy().await;
     let started = Instant::now();

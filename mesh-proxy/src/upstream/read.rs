@@ -12,15 +12,28 @@ use hyper::body::Incoming;
 use super::{Exchange, Upstream, REQUEST_ID_HEADER};
 use crate::error::ProxyError;
 
-/// The caller's request id, or a new one.
+/// Longest caller request id kept (a UUID is 36, a W3C `traceparent` 55).
+const MAX_REQUEST_ID_BYTES: usize = 200;
+
+/// The caller's request id when it is a sane token, or a new one (a UUID). Sane: 1 to
+/// [`MAX_REQUEST_ID_BYTES`] bytes of ASCII letters, digits and `-_.:/+=@` — what UUIDs, ULIDs,
+/// base64, trace ids and `Root=…` forms use; no space, quote, comma or control byte, so the id is
+/// one token wherever it is logged or echoed.
 pub(super) fn request_id(headers: &HeaderMap) -> String {
     headers
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
-        .filter(|v| !v.is_empty() && v.len() <= 200)
+        .filter(|v| is_sane_request_id(v))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+fn is_sane_request_id(id: &str) -> bool {
+    (1..=MAX_REQUEST_ID_BYTES).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=@".contains(&b))
 }
 
 /// Read the body before the exchange's deadline, up to the invocation mode's limit.
@@ -142,5 +155,24 @@ mod tests {
         assert_eq!(request_id(&headers).len(), 36);
         headers.insert(REQUEST_ID_HEADER, HeaderValue::from_static("abc"));
         assert_eq!(request_id(&headers), "abc");
+        let longest = "a".repeat(MAX_REQUEST_ID_BYTES);
+        headers.insert(REQUEST_ID_HEADER, HeaderValue::from_str(&longest).unwrap());
+        assert_eq!(request_id(&headers), longest);
+        for bad in [
+            "a b",
+            "x\"y",
+            "a,b",
+            "tab\there",
+            "é",
+            &"a".repeat(MAX_REQUEST_ID_BYTES + 1),
+        ] {
+            headers.insert(
+                REQUEST_ID_HEADER,
+                HeaderValue::from_bytes(bad.as_bytes()).unwrap(),
+            );
+            let made = request_id(&headers);
+            assert_ne!(made, bad.trim());
+            assert_eq!(made.len(), 36, "{bad:?} is replaced by a UUID");
+        }
     }
 }

@@ -176,7 +176,7 @@ async fn streamed(
             };
             metrics.stream_abort();
             metrics.function_error();
-            tracing::warn!(upstream = %name, error = %failure, "aborting streamed response");
+            tracing::warn!(upstream = %name, error = failure.to_string().as_str(), "aborting streamed response");
             Some((Err(BoxError::from(failure)), None))
         }
     });

@@ -299,7 +299,13 @@ async fn aws_invoker_maps_a_missing_function_to_502_with_an_access_line() {
         body["message"].as_str().unwrap().contains("nothing-here"),
         "{body}"
     );
-    let logs = aws.proxy.stderr();
+    // stderr reaches us through a pipe reader: the line may lag the response a little.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut logs = aws.proxy.stderr();
+    while !logs.contains("\"upstream\":\"missing\"") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        logs = aws.proxy.stderr();
+    }
     let access: Vec<serde_json::Value> = logs
         .lines()
         .filter(|l| l.contains("mesh_proxy::access"))

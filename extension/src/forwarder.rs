@@ -19,7 +19,9 @@ use lambda_mesh_adapter::error_chain;
 use tokio::time::{timeout_at, Instant};
 
 use crate::body::OutBody;
-use crate::connection::{ConnectError, Connection, Peer};
+use crate::connection::{
+    ConnectError, Connection, Peer, MAX_SERVICE_BUF_SIZE, MAX_SERVICE_HEADERS,
+};
 use crate::error::ForwardError;
 
 /// Idle connections older than this are not reused: below the 5 s keep-alive of common servers
@@ -138,7 +140,16 @@ impl Forwarder {
 
     /// Turns a failed exchange into the error reported to Lambda.
     pub(crate) fn classify(&self, error: &hyper::Error) -> ForwardError {
-        if error.is_parse() || error.is_parse_status() || error.is_parse_too_large() {
+        if error.is_parse_too_large() {
+            // hyper says only "message head is too large": name the limits it ran into.
+            ForwardError::BadResponse {
+                reason: format!(
+                    "the response head is over the extension's limits of {MAX_SERVICE_HEADERS} headers or {} KiB ({})",
+                    MAX_SERVICE_BUF_SIZE / 1024,
+                    error_chain(error)
+                ),
+            }
+        } else if error.is_parse() || error.is_parse_status() {
             ForwardError::BadResponse {
                 reason: error_chain(error),
             }

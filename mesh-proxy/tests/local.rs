@@ -207,6 +207,37 @@ async fn an_upstream_timeout_is_504_in_time_and_not_a_function_error() {
 }
 
 #[tokio::test]
+async fn a_body_slower_than_the_timeout_is_408_and_not_blamed_on_the_function() {
+    let proxy = errors_proxy().await;
+    let addr = proxy.upstream_addr("fn").unwrap();
+    // Two of ten promised bytes, then nothing: the upstream's 1 s timeout runs out in the read.
+    let started = Instant::now();
+    let head = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab";
+    let answer = raw(addr, head.as_bytes(), Duration::from_secs(2)).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(1900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let body = json(body.as_bytes());
+    assert_eq!(body["error"], "request_timeout", "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        !message.contains("`fn`"),
+        "the function is not blamed: {message}"
+    );
+    assert!(message.contains("1s"), "the timeout is named: {message}");
+    assert_eq!(answered(&proxy, "fn", 408), 1.0);
+    assert_eq!(answered(&proxy, "fn", 504), 0.0);
+    // The function's own slowness is still a 504.
+    let (response, _) = get(addr, "/sleep?s=3").await;
+    assert_eq!(response.status(), 504);
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_missing_qualifier_is_function_not_found() {
     let proxy = errors_proxy().await;
     let (response, body) = get(proxy.upstream_addr("gone").unwrap(), "/echo").await;

@@ -36,7 +36,8 @@ fn is_sane_request_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=@".contains(&b))
 }
 
-/// Read the body before the exchange's deadline, up to the invocation mode's limit.
+/// Read the body before the exchange's deadline, up to the invocation mode's limit. Running out
+/// of time here is the caller's doing (a slow or stalled body): a 408, not the function's 504.
 pub(super) async fn body(
     upstream: &Upstream,
     request: Request<Incoming>,
@@ -48,7 +49,9 @@ pub(super) async fn body(
         read(request, limit, exchange.peer, &exchange.request_id),
     )
     .await
-    .map_err(|_| upstream.timed_out())?
+    .map_err(|_| ProxyError::RequestTimeout {
+        timeout: upstream.config.timeout,
+    })?
 }
 
 /// Read the body (413 when `Content-Length` says it is over `limit`, before any byte is read, so

@@ -55,10 +55,12 @@ pub enum DecodeError {
         field: String,
     },
     /// A status code outside 100..=999.
-    #[error("invalid status code in `{field}`")]
+    #[error("invalid status code {value} in `{field}`")]
     InvalidStatus {
         /// The field holding the status.
         field: String,
+        /// The status as the payload wrote it (a JSON value's text).
+        value: String,
     },
     /// The stream prelude grew past [`crate::MAX_STREAM_PRELUDE_BYTES`] without its NUL separator.
     #[error("stream prelude exceeds {limit} bytes without its 8-NUL separator")]

@@ -56,28 +56,24 @@ pub(crate) fn http_parts(
     node: &Node<'_>,
     status_field: &str,
 ) -> Result<(StatusCode, HeaderMap), DecodeError> {
+    let invalid = |value: String| DecodeError::InvalidStatus {
+        field: status_field.to_owned(),
+        value,
+    };
     let status = match node.field(status_field) {
         None => StatusCode::OK,
         Some(Node::Number(n)) => n
             .as_u64()
             .and_then(|n| u16::try_from(n).ok())
             .and_then(|n| StatusCode::from_u16(n).ok())
-            .ok_or_else(|| DecodeError::InvalidStatus {
-                field: status_field.to_owned(),
-            })?,
+            .ok_or_else(|| invalid(n.to_string()))?,
         Some(Node::Str(s)) => s
             .trim()
             .parse::<u16>()
             .ok()
             .and_then(|n| StatusCode::from_u16(n).ok())
-            .ok_or_else(|| DecodeError::InvalidStatus {
-                field: status_field.to_owned(),
-            })?,
-        Some(_) => {
-            return Err(DecodeError::InvalidStatus {
-                field: status_field.to_owned(),
-            })
-        }
+            .ok_or_else(|| invalid(format!("{s:?}")))?,
+        Some(other) => return Err(invalid(format!("({})", other.kind()))),
     };
     let mut headers = from_multi_and_single(node)?;
     if let Some(cookies) = opt_array(node, "cookies", "cookies")? {
@@ -169,7 +165,7 @@ mod tests {
         assert_eq!(bad("{not json"), "payload is not valid JSON");
         assert_eq!(
             bad(r#"{"statusCode":42}"#),
-            "invalid status code in `statusCode`"
+            "invalid status code 42 in `statusCode`"
         );
         assert_eq!(
             bad(r#"{"statusCode":200,"headers":{"x":"a\nb"}}"#),

@@ -123,7 +123,7 @@ fn results_with_bad_fields() {
         PayloadFormat::V2,
     )
     .unwrap_err();
-    assert_eq!(err.to_string(), "invalid status code in `statusCode`");
+    assert_eq!(err.to_string(), "invalid status code 1000 in `statusCode`");
     let err = decode_result(Bytes::from_static(b"not json"), PayloadFormat::Envoy).unwrap_err();
     assert!(matches!(err, DecodeError::InvalidJson(_)));
 }

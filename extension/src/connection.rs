@@ -26,10 +26,15 @@ use counting::CountingStream;
 use quickack::QuickAckStream;
 
 /// The most the service connection buffers when reading or writing (hyper's default is
-/// ~400 KiB): below glibc's mmap threshold, so large bodies pass through buffers that malloc
-/// reuses instead of fresh mappings faulted in each time (BENCHMARKS.md). Response heads are far
-/// smaller.
-const MAX_SERVICE_BUF_SIZE: usize = 64 * 1024;
+/// ~400 KiB), which is also the largest response head it reads: 96 KiB, three times the 32 KiB
+/// an ALB allows for a whole response head (API Gateway passes any head that fits the 6 MB
+/// result), and still below glibc's 128 KiB mmap threshold, so large bodies pass through buffers
+/// that malloc reuses instead of fresh mappings faulted in each time (BENCHMARKS.md).
+pub(crate) const MAX_SERVICE_BUF_SIZE: usize = 96 * 1024;
+
+/// The most response headers read from the service (hyper's default is 100, fewer than the
+/// cookies real services set: API Gateway and ALB results carry any number).
+pub(crate) const MAX_SERVICE_HEADERS: usize = 1000;
 
 /// Who is at the other end, which decides how the connection is set up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +42,8 @@ pub(crate) enum Peer {
     /// The Lambda Runtime or Extensions API (a server that sets `TCP_NODELAY` itself).
     LambdaApi,
     /// The service, which may write its answers in pieces without `TCP_NODELAY`: `TCP_QUICKACK`
-    /// re-armed after every read, buffers capped at [`MAX_SERVICE_BUF_SIZE`].
+    /// re-armed after every read, buffers capped at [`MAX_SERVICE_BUF_SIZE`], at most
+    /// [`MAX_SERVICE_HEADERS`] response headers.
     Service,
 }
 
@@ -80,7 +86,9 @@ impl Connection {
         let stream = CountingStream::new(stream, Arc::clone(&bytes_read));
         let mut builder = http1::Builder::new();
         if peer == Peer::Service {
-            builder.max_buf_size(MAX_SERVICE_BUF_SIZE);
+            builder
+                .max_buf_size(MAX_SERVICE_BUF_SIZE)
+                .max_headers(MAX_SERVICE_HEADERS);
         }
         let (sender, connection) = builder
             .handshake(TokioIo::new(stream))

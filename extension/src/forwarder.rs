@@ -19,7 +19,9 @@ use lambda_mesh_adapter::error_chain;
 use tokio::time::{timeout_at, Instant};
 
 use crate::body::OutBody;
-use crate::connection::{ConnectError, Connection, Peer};
+use crate::connection::{
+    ConnectError, Connection, Peer, MAX_SERVICE_BUF_SIZE, MAX_SERVICE_HEADERS,
+};
 use crate::error::ForwardError;
 
 /// Idle connections older than this are not reused: below the 5 s keep-alive of common servers
@@ -73,9 +75,11 @@ impl Forwarder {
         let timed_out = || ForwardError::Timeout {
             waited_ms: start.elapsed().as_millis(),
         };
-        timeout_at(deadline, self.send_with_retry(request))
+        let (response, lease) = timeout_at(deadline, self.send_with_retry(request))
             .await
-            .map_err(|_| timed_out())?
+            .map_err(|_| timed_out())??;
+        final_status(response.status())?;
+        Ok((response, lease))
     }
 
     async fn send_with_retry<B: Clone + Into<OutBody>>(
@@ -136,7 +140,16 @@ impl Forwarder {
 
     /// Turns a failed exchange into the error reported to Lambda.
     pub(crate) fn classify(&self, error: &hyper::Error) -> ForwardError {
-        if error.is_parse() || error.is_parse_status() || error.is_parse_too_large() {
+        if error.is_parse_too_large() {
+            // hyper says only "message head is too large": name the limits it ran into.
+            ForwardError::BadResponse {
+                reason: format!(
+                    "the response head is over the extension's limits of {MAX_SERVICE_HEADERS} headers or {} KiB ({})",
+                    MAX_SERVICE_BUF_SIZE / 1024,
+                    error_chain(error)
+                ),
+            }
+        } else if error.is_parse() || error.is_parse_status() {
             ForwardError::BadResponse {
                 reason: error_chain(error),
             }
@@ -152,6 +165,20 @@ impl Forwarder {
             }
         }
     }
+}
+
+/// A response to a request that asked for no upgrade must have a final status HTTP can carry
+/// (200–599; hyper skips the interim 1xx ones but hands a `101` over as the response). Anything
+/// else would reach the caller as a result that lies (a protocol switch that never happens, a
+/// status no client knows), so it is the service's malformed answer; its connection is dropped.
+fn final_status(status: http::StatusCode) -> Result<(), ForwardError> {
+    let code = status.as_u16();
+    if status.is_informational() || code > 599 {
+        return Err(ForwardError::BadResponse {
+            reason: format!("status {code} is not a final response status (200–599)"),
+        });
+    }
+    Ok(())
 }
 
 /// `request` as it goes out: HTTP/1.1, no extensions.

@@ -17,8 +17,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
 /// What the raw service does with request number `n` (from 0) on connection number `c`.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Act {
+    /// These bytes as the answer, the connection kept open.
+    Send(Vec<u8>),
     /// A valid keep-alive answer.
     Answer,
     /// Close without a byte.
@@ -82,6 +84,11 @@ async fn connection(mut stream: TcpStream, c: usize, script: fn(usize, usize) ->
                     body.len()
                 );
                 if stream.write_all(response.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+            Act::Send(bytes) => {
+                if stream.write_all(&bytes).await.is_err() {
                     return;
                 }
             }
@@ -231,4 +238,78 @@ async fn an_absent_service_is_unavailable() {
     let error = fetch(&mut forwarder, soon()).await.unwrap_err();
     assert_eq!(error.error_type(), "LambdaMesh.ServiceUnavailable");
     assert!(error.to_string().contains("cannot connect"), "{error}");
+}
+
+#[tokio::test]
+async fn a_status_that_is_not_a_final_one_is_a_bad_response() {
+    for status in ["101 Switching Protocols", "999 Odd", "600 Beyond"] {
+        let service = match status {
+            "101 Switching Protocols" => raw(|_, _| {
+                Act::Send(b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: x\r\n\r\n".to_vec())
+            })
+            .await,
+            "999 Odd" => raw(|_, _| Act::Send(b"HTTP/1.1 999 Odd\r\ncontent-length: 0\r\n\r\n".to_vec())).await,
+            _ => raw(|_, _| Act::Send(b"HTTP/1.1 600 Beyond\r\ncontent-length: 0\r\n\r\n".to_vec())).await,
+        };
+        let mut forwarder = Forwarder::new(service.addr);
+        let error = fetch(&mut forwarder, soon()).await.unwrap_err();
+        assert_eq!(
+            error.error_type(),
+            "LambdaMesh.BadServiceResponse",
+            "{status}: {error}"
+        );
+        let code = &status[..3];
+        assert!(error.to_string().contains(code), "names {code}: {error}");
+    }
+}
+
+/// A 200 with `count` `Set-Cookie` headers of `size` bytes each.
+fn many_cookies(count: usize, size: usize) -> Vec<u8> {
+    let mut head = String::from("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n");
+    for i in 0..count {
+        let name = format!("c{i}=");
+        head.push_str(&format!(
+            "set-cookie: {name}{}\r\n",
+            "v".repeat(size - name.len())
+        ));
+    }
+    head.push_str("\r\nok");
+    head.into_bytes()
+}
+
+#[tokio::test]
+async fn a_response_with_a_thousand_headers_or_a_64_kib_head_passes() {
+    // 999 cookies of 40 bytes and a content-length (1,000 headers, a ~52 KiB head), then 300
+    // cookies of 220 bytes (a ~70 KiB head).
+    for script in [
+        (|_, _| Act::Send(many_cookies(999, 40))) as fn(usize, usize) -> Act,
+        |_, _| Act::Send(many_cookies(300, 220)),
+    ] {
+        let service = raw(script).await;
+        let mut forwarder = Forwarder::new(service.addr);
+        let (response, _lease) = forwarder.send(get(), soon()).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let cookies = response.headers().get_all("set-cookie").iter().count();
+        assert!(cookies == 999 || cookies == 300, "{cookies}");
+    }
+}
+
+#[tokio::test]
+async fn a_response_head_over_the_limits_is_a_bad_response_naming_them() {
+    for script in [
+        (|_, _| Act::Send(many_cookies(1000, 20))) as fn(usize, usize) -> Act,
+        |_, _| Act::Send(many_cookies(200, 1100)),
+    ] {
+        let service = raw(script).await;
+        let mut forwarder = Forwarder::new(service.addr);
+        let error = fetch(&mut forwarder, soon()).await.unwrap_err();
+        assert_eq!(
+            error.error_type(),
+            "LambdaMesh.BadServiceResponse",
+            "{error}"
+        );
+        let text = error.to_string();
+        assert!(text.contains("1000 headers"), "{text}");
+        assert!(text.contains("96 KiB"), "{text}");
+    }
 }

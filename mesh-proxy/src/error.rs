@@ -65,6 +65,13 @@ pub enum ProxyError {
         /// The upstream's timeout.
         timeout: Duration,
     },
+    /// The caller did not send the whole request body within the upstream's `timeout`: the
+    /// caller's time ran out, not the function's (no invoke was made).
+    #[error("the request body did not arrive within {}s", timeout.as_secs_f64())]
+    RequestTimeout {
+        /// The upstream's timeout.
+        timeout: Duration,
+    },
     /// `max_concurrency` requests are already in flight.
     #[error("upstream `{upstream}` has {limit} requests in flight")]
     Overloaded {
@@ -147,6 +154,7 @@ impl ProxyError {
             Self::AccessDenied { .. } => "access_denied",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::Timeout { .. } => "timeout",
+            Self::RequestTimeout { .. } => "request_timeout",
             Self::Overloaded { .. } => "overloaded",
             Self::InvalidResult { .. } => "invalid_function_result",
             Self::Lambda { .. } => "lambda_error",
@@ -169,6 +177,7 @@ impl ProxyError {
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -224,6 +233,10 @@ impl ProxyError {
             }
             Self::Overloaded { .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(1u64));
+            }
+            Self::RequestTimeout { .. } => {
+                // The rest of the body may still be on its way: this connection is done.
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             Self::FunctionError { kind, .. } => {
                 let value = HeaderValue::from_str(kind)

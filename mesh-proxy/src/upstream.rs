@@ -111,7 +111,9 @@ impl Upstream {
                 if matches!(error, ProxyError::FunctionError { .. }) {
                     self.metrics.function_error();
                 }
-                tracing::debug!(upstream = %self.config.destination_name, request_id = %exchange.request_id, error = %error, "request failed");
+                // Caller-controlled values are recorded as strings, never `%` (Display): the text
+                // format quotes and escapes strings, so no value can forge another field.
+                tracing::debug!(upstream = %self.config.destination_name, request_id = exchange.request_id.as_str(), error = error.to_string().as_str(), "request failed");
                 error.into_response()
             }
         };
@@ -126,11 +128,11 @@ impl Upstream {
         tracing::info!(
             target: "mesh_proxy::access",
             upstream = %self.config.destination_name,
-            method = %method,
-            path = %path,
+            method = method.as_str(),
+            path = path.as_str(),
             status,
             duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-            request_id = %exchange.request_id,
+            request_id = exchange.request_id.as_str(),
             aws_request_id = exchange.aws_request_id.as_deref().unwrap_or("-"),
             source = source.as_deref().unwrap_or("-"),
             "request"

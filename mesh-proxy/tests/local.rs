@@ -172,6 +172,29 @@ async fn an_invalid_function_result_is_502_and_not_a_function_error() {
 }
 
 #[tokio::test]
+async fn a_result_status_that_is_informational_or_out_of_range_is_an_invalid_function_result() {
+    let proxy = errors_proxy().await;
+    let addr = proxy.upstream_addr("fn").unwrap();
+    for code in ["101", "100", "199", "999", "600", "0", "99"] {
+        let (response, body) = get(addr, &format!("/status?code={code}")).await;
+        assert_eq!(response.status(), 502, "status {code}");
+        let body = json(&body);
+        assert_eq!(body["error"], "invalid_function_result", "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(code),
+            "the message names status {code}: {body}"
+        );
+    }
+    // The connection stays usable and the edges of the range pass.
+    for code in [200u16, 204, 599] {
+        let (response, _) = get(addr, &format!("/status?code={code}")).await;
+        assert_eq!(response.status(), code);
+    }
+    assert_eq!(function_errors(&proxy), 0.0);
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
 async fn an_upstream_timeout_is_504_in_time_and_not_a_function_error() {
     let proxy = errors_proxy().await;
     let started = Instant::now();
@@ -180,6 +203,37 @@ async fn an_upstream_timeout_is_504_in_time_and_not_a_function_error() {
     assert_eq!(json(&body)["error"], "timeout");
     assert!(started.elapsed() < Duration::from_millis(2500));
     assert_eq!(function_errors(&proxy), 0.0);
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_body_slower_than_the_timeout_is_408_and_not_blamed_on_the_function() {
+    let proxy = errors_proxy().await;
+    let addr = proxy.upstream_addr("fn").unwrap();
+    // Two of ten promised bytes, then nothing: the upstream's 1 s timeout runs out in the read.
+    let started = Instant::now();
+    let head = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab";
+    let answer = raw(addr, head.as_bytes(), Duration::from_secs(2)).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(1900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let body = json(body.as_bytes());
+    assert_eq!(body["error"], "request_timeout", "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        !message.contains("`fn`"),
+        "the function is not blamed: {message}"
+    );
+    assert!(message.contains("1s"), "the timeout is named: {message}");
+    assert_eq!(answered(&proxy, "fn", 408), 1.0);
+    assert_eq!(answered(&proxy, "fn", 504), 0.0);
+    // The function's own slowness is still a 504.
+    let (response, _) = get(addr, "/sleep?s=3").await;
+    assert_eq!(response.status(), 504);
     proxy.shutdown().await;
 }
 

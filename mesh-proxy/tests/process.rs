@@ -299,7 +299,13 @@ async fn aws_invoker_maps_a_missing_function_to_502_with_an_access_line() {
         body["message"].as_str().unwrap().contains("nothing-here"),
         "{body}"
     );
-    let logs = aws.proxy.stderr();
+    // stderr reaches us through a pipe reader: the line may lag the response a little.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut logs = aws.proxy.stderr();
+    while !logs.contains("\"upstream\":\"missing\"") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        logs = aws.proxy.stderr();
+    }
     let access: Vec<serde_json::Value> = logs
         .lines()
         .filter(|l| l.contains("mesh_proxy::access"))
@@ -426,5 +432,77 @@ async fn sighup_reloads_and_sigterm_drains_in_flight_requests() {
     assert!(
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "no longer accepting"
+    );
+}
+
+/// The text access-log lines written so far (waits ≤ 10 s for `count` of them).
+async fn text_access_lines(proxy: &support::process::MeshProxy, count: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let lines: Vec<String> = proxy
+            .stderr()
+            .lines()
+            .filter(|l| l.contains("mesh_proxy::access"))
+            .map(str::to_owned)
+            .collect();
+        if lines.len() >= count || Instant::now() >= deadline {
+            return lines;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_values_cannot_forge_fields_in_the_text_access_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, &good());
+    let proxy = support::process::start(&path, &[("MESH_PROXY_LOG_FORMAT", "text")]);
+    let addr = proxy.upstream("fn");
+    let forged = "forged upstream=payments method=DELETE path=/admin status=200";
+    let request = Request::get(format!("http://{addr}/echo/a"))
+        .header("x-request-id", forged)
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    let (response, body) = collect(send(&client(), request).await).await;
+    assert_eq!(response.status(), 200);
+    // Not a sane token: replaced by a generated id, for the caller and the function alike.
+    let given = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(given, forged);
+    assert_eq!(given.len(), 36, "{given}");
+    assert_eq!(
+        json(&body)["event"]["headers"]["x-request-id"],
+        given.as_str()
+    );
+    // A sane one is kept.
+    let request = Request::get(format!("http://{addr}/echo/b"))
+        .header("x-request-id", "rid-7.ok:trace/1+2=3@x")
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    let (response, _) = collect(send(&client(), request).await).await;
+    assert_eq!(response.headers()["x-request-id"], "rid-7.ok:trace/1+2=3@x");
+
+    let lines = text_access_lines(&proxy, 2).await;
+    assert_eq!(lines.len(), 2, "{}", proxy.stderr());
+    for line in &lines {
+        assert!(!line.contains("payments"), "{line}");
+        assert!(!line.contains("DELETE"), "{line}");
+        assert_eq!(line.matches(" status=").count(), 1, "{line}");
+        assert_eq!(line.matches(" upstream=").count(), 1, "{line}");
+    }
+    // Every caller-controlled value is quoted.
+    assert!(lines[0].contains("path=\"/echo/a\""), "{}", lines[0]);
+    assert!(lines[0].contains("method=\"GET\""), "{}", lines[0]);
+    assert!(
+        lines[0].contains(&format!("request_id=\"{given}\"")),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("request_id=\"rid-7.ok:trace/1+2=3@x\""),
+        "{}",
+        lines[1]
     );
 }

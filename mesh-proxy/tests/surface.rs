@@ -72,6 +72,9 @@ async fn errors(out: &mut String) {
             function: f(),
             timeout: Duration::from_millis(2500),
         },
+        ProxyError::RequestTimeout {
+            timeout: Duration::from_millis(2500),
+        },
         ProxyError::Overloaded {
             upstream: "up".into(),
             limit: 3,

@@ -68,9 +68,9 @@ pub(super) fn check<B>(upstream: &Upstream, request: &mut Request<B>) -> Result<
         tracing::warn!(
             source = %caller.peer.identity,
             destination = %caller.destination,
-            method = %request.method(),
-            path = %path,
-            error = %error,
+            method = request.method().as_str(),
+            path = path.as_str(),
+            error = error.to_string().as_str(),
             "intention denied"
         );
         return Err(error);

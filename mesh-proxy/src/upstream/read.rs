@@ -12,18 +12,32 @@ use hyper::body::Incoming;
 use super::{Exchange, Upstream, REQUEST_ID_HEADER};
 use crate::error::ProxyError;
 
-/// The caller's request id, or a new one.
+/// Longest caller request id kept (a UUID is 36, a W3C `traceparent` 55).
+const MAX_REQUEST_ID_BYTES: usize = 200;
+
+/// The caller's request id when it is a sane token, or a new one (a UUID). Sane: 1 to
+/// [`MAX_REQUEST_ID_BYTES`] bytes of ASCII letters, digits and `-_.:/+=@` — what UUIDs, ULIDs,
+/// base64, trace ids and `Root=…` forms use; no space, quote, comma or control byte, so the id is
+/// one token wherever it is logged or echoed.
 pub(super) fn request_id(headers: &HeaderMap) -> String {
     headers
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
-        .filter(|v| !v.is_empty() && v.len() <= 200)
+        .filter(|v| is_sane_request_id(v))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
-/// Read the body before the exchange's deadline, up to the invocation mode's limit.
+fn is_sane_request_id(id: &str) -> bool {
+    (1..=MAX_REQUEST_ID_BYTES).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=@".contains(&b))
+}
+
+/// Read the body before the exchange's deadline, up to the invocation mode's limit. Running out
+/// of time here is the caller's doing (a slow or stalled body): a 408, not the function's 504.
 pub(super) async fn body(
     upstream: &Upstream,
     request: Request<Incoming>,
@@ -35,7 +49,9 @@ pub(super) async fn body(
         read(request, limit, exchange.peer, &exchange.request_id),
     )
     .await
-    .map_err(|_| upstream.timed_out())?
+    .map_err(|_| ProxyError::RequestTimeout {
+        timeout: upstream.config.timeout,
+    })?
 }
 
 /// Read the body (413 when `Content-Length` says it is over `limit`, before any byte is read, so
@@ -142,5 +158,24 @@ mod tests {
         assert_eq!(request_id(&headers).len(), 36);
         headers.insert(REQUEST_ID_HEADER, HeaderValue::from_static("abc"));
         assert_eq!(request_id(&headers), "abc");
+        let longest = "a".repeat(MAX_REQUEST_ID_BYTES);
+        headers.insert(REQUEST_ID_HEADER, HeaderValue::from_str(&longest).unwrap());
+        assert_eq!(request_id(&headers), longest);
+        for bad in [
+            "a b",
+            "x\"y",
+            "a,b",
+            "tab\there",
+            "é",
+            &"a".repeat(MAX_REQUEST_ID_BYTES + 1),
+        ] {
+            headers.insert(
+                REQUEST_ID_HEADER,
+                HeaderValue::from_bytes(bad.as_bytes()).unwrap(),
+            );
+            let made = request_id(&headers);
+            assert_ne!(made, bad.trim());
+            assert_eq!(made.len(), 36, "{bad:?} is replaced by a UUID");
+        }
     }
 }

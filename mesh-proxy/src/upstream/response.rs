@@ -83,6 +83,7 @@ fn buffered(
         }
     })?;
     let (mut parts, bytes) = decoded.into_parts();
+    final_status(parts.status, function)?;
     strip_hop_by_hop(&mut parts.headers);
     set_executed_version(&mut parts.headers, invoked.executed_version.as_deref());
     let body = if head_only {
@@ -109,10 +110,12 @@ async fn streamed(
     });
     let (mut parts, first) = if integration {
         let prelude = tokio::time::timeout_at(deadline, read_prelude(&mut chunks, function)).await;
-        prelude.map_err(|_| ProxyError::Timeout {
+        let (parts, first) = prelude.map_err(|_| ProxyError::Timeout {
             function: function.clone(),
             timeout: answering.timeout,
-        })??
+        })??;
+        final_status(parts.status, function)?;
+        (parts, first)
     } else {
         let mut response = Response::new(());
         if let Some(value) = streamed
@@ -173,7 +176,7 @@ async fn streamed(
             };
             metrics.stream_abort();
             metrics.function_error();
-            tracing::warn!(upstream = %name, error = %failure, "aborting streamed response");
+            tracing::warn!(upstream = %name, error = failure.to_string().as_str(), "aborting streamed response");
             Some((Err(BoxError::from(failure)), None))
         }
     });
@@ -181,6 +184,24 @@ async fn streamed(
         parts,
         body::streaming(head.chain(rest)),
     ))
+}
+
+/// A function's status must be a final one HTTP can carry: 200–599. A 1xx would be taken by the
+/// caller as an interim answer (`101` as a protocol switch that never happens) and anything from
+/// 600 up has no meaning (hyper writes `999` as it is); both are the function's fault.
+fn final_status(status: http::StatusCode, function: &str) -> Result<(), ProxyError> {
+    let code = status.as_u16();
+    let reason = if status.is_informational() {
+        format!("status {code} is informational (1xx), not a final response")
+    } else if code > 599 {
+        format!("status {code} is outside 100–599")
+    } else {
+        return Ok(());
+    };
+    Err(ProxyError::InvalidResult {
+        function: function.to_owned(),
+        reason,
+    })
 }
 
 /// Chunks until the HTTP integration prelude is complete: the response head and the first body bytes.
@@ -250,5 +271,22 @@ fn stream_failure(function: &str, failure: &StreamFailure) -> ProxyError {
 fn set_executed_version(headers: &mut http::HeaderMap, version: Option<&str>) {
     if let Some(value) = version.and_then(|v| HeaderValue::from_str(v).ok()) {
         headers.insert(EXECUTED_VERSION_HEADER, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_final_statuses_up_to_599_pass() {
+        for code in [200u16, 204, 304, 404, 599] {
+            assert!(final_status(http::StatusCode::from_u16(code).unwrap(), "f").is_ok());
+        }
+        for code in [100u16, 101, 103, 600, 999] {
+            let error = final_status(http::StatusCode::from_u16(code).unwrap(), "f").unwrap_err();
+            assert_eq!(error.kind(), "invalid_function_result");
+            assert!(error.to_string().contains(&code.to_string()), "{error}");
+        }
     }
 }

@@ -16,6 +16,8 @@ use lambda_mesh_emulator::FunctionConfig;
 
 pub use overrides::{FlagValues, Overrides};
 
+pub use crate::listener::ConnectionLimits;
+
 /// Default admin listener address (Envoy's usual admin port).
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:19000";
 /// Default `local_bind_address`.
@@ -32,6 +34,8 @@ pub const MAX_RETRIES: u32 = 10;
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(900);
 /// Default `drain_timeout`: how long SIGTERM waits for in-flight requests.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest accepted `drain_timeout`, `header_timeout`, `idle_timeout` and `write_timeout`.
+pub const MAX_LISTENER_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// A loaded, validated configuration.
 #[derive(Debug, Clone)]
@@ -40,6 +44,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// How long SIGTERM waits for in-flight requests.
     pub drain_timeout: Duration,
+    /// `header_timeout`, `idle_timeout`, `write_timeout`, `max_connections`: what every
+    /// listener holds each connection to.
+    pub connections: ConnectionLimits,
     /// `[admin] listen`.
     pub admin_listen: SocketAddr,
     /// `[aws]`.

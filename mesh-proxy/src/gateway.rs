@@ -9,16 +9,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
 use http::header::HeaderValue;
-use hyper_util::rt::TokioExecutor;
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::Watcher;
 
 use crate::config::GatewayConfig;
 use crate::error::ProxyError;
 use crate::identity::ServiceIdentity;
 use crate::intentions::{Intentions, PathNormalization};
 use crate::listener::tls::{PeerIdentity, TlsAcceptor, TlsConfigError};
-use crate::listener::{answer, serve_http, Connections, QuickAck};
+use crate::listener::{answer, serve_http, Connections, QuickAck, Serving};
 use crate::upstream::Upstream;
 use crate::xfcc::xfcc_element;
 use crate::xfcc::XfccMode;
@@ -133,8 +130,7 @@ impl Connections for GatewayConnections {
         &self,
         stream: QuickAck,
         peer: SocketAddr,
-        builder: auto::Builder<TokioExecutor>,
-        watcher: Watcher,
+        serving: Serving,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
         let slot = self.0.clone();
         async move {
@@ -176,7 +172,7 @@ impl Connections for GatewayConnections {
                     }
                 }
             });
-            serve_http(accepted.stream, peer, &builder, watcher, service).await;
+            serve_http(accepted.stream, peer, serving, service).await;
         }
     }
 }

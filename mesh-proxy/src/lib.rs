@@ -37,6 +37,10 @@ pub use listener::tls::{
     Accepted, HandshakeError, PeerIdentity, PeerRejected, PemFile, ServiceLeaf, TlsAcceptor,
     TlsConfigError, TrustAnchors, DEFAULT_HANDSHAKE_TIMEOUT,
 };
+pub use listener::{
+    ConnectionLimits, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_WRITE_TIMEOUT,
+};
 pub use logging::init_tracing;
 pub use metrics::{Metrics, UpstreamMetrics};
 pub use proxy::{Proxy, StartError};

@@ -1,12 +1,17 @@
 //! An accepting socket served by hyper-util's auto server (HTTP/1.1 and h2c), with `TCP_NODELAY`,
-//! header limits, and a graceful stop that lets in-flight requests finish.
+//! header limits, the [`ConnectionLimits`] (`limits.rs`), and a graceful stop that lets in-flight
+//! requests finish.
 
+mod accept;
+mod limits;
 pub(crate) mod tls;
+mod tracked;
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -20,11 +25,18 @@ use tokio::task::JoinHandle;
 
 use crate::body::Body;
 use crate::upstream::{MAX_HEADERS, MAX_HEADER_BYTES};
+use accept::{AcceptBackoff, OpenConnections};
+use limits::{supervise, Activity};
+use tracked::{RequestGuard, TrackedBody, Watched};
 
-/// How long a client may take to send a request head (slowloris bound).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// Pause after a failed accept (e.g. out of file descriptors) before trying again.
-const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+pub use limits::{
+    ConnectionLimits, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_WRITE_TIMEOUT,
+};
+
+/// The limits a listener holds its connections to: the current ones, updated by reloads (each
+/// connection keeps those in force when it was accepted).
+pub(crate) type Limits = watch::Receiver<ConnectionLimits>;
 
 /// A running listener.
 #[derive(Debug)]
@@ -36,22 +48,23 @@ pub struct Listener {
 
 impl Listener {
     /// Serve `socket`, answering each request with `handler(request, peer)`.
-    pub fn spawn<H, F>(socket: TcpListener, handler: H) -> std::io::Result<Listener>
+    pub fn spawn<H, F>(socket: TcpListener, limits: Limits, handler: H) -> std::io::Result<Listener>
     where
         H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
         F: Future<Output = Response<Body>> + Send + 'static,
     {
-        Listener::spawn_connections(socket, Plain(handler))
+        Listener::spawn_connections(socket, limits, Plain(handler))
     }
 
     /// Serve `socket`, each accepted connection by `connections`.
     pub(crate) fn spawn_connections<C: Connections>(
         socket: TcpListener,
+        limits: Limits,
         connections: C,
     ) -> std::io::Result<Listener> {
         let local_addr = socket.local_addr()?;
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(socket, connections, stopped));
+        let task = tokio::spawn(accept_loop(socket, limits, connections, stopped));
         Ok(Listener {
             local_addr,
             stop,
@@ -85,7 +98,9 @@ fn builder() -> auto::Builder<TokioExecutor> {
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        // Ours (limits.rs) also covers the first byte, h2 and the idle time between requests;
+        // hyper's would run from the end of the previous request, cutting `idle_timeout` short.
+        .header_read_timeout(None)
         .max_headers(MAX_HEADERS * PARSER_HEADER_FACTOR)
         .max_buf_size(MAX_HEADER_BYTES * PARSER_HEADER_FACTOR + 1024);
     builder
@@ -97,16 +112,22 @@ fn builder() -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// What serves one accepted connection: given the stream, the peer, the HTTP server builder and
-/// the graceful-shutdown watcher to register the HTTP connection with.
+/// How one accepted connection is served: the HTTP server builder, the graceful-shutdown watcher
+/// to register the HTTP connection with, and the limits it is held to.
+pub(crate) struct Serving {
+    pub builder: auto::Builder<TokioExecutor>,
+    pub watcher: Watcher,
+    pub limits: ConnectionLimits,
+}
+
+/// What serves one accepted connection: given the stream, the peer and how to serve it.
 pub(crate) trait Connections: Clone + Send + Sync + 'static {
     /// Serve `stream` until it closes.
     fn serve(
         &self,
         stream: QuickAck,
         peer: SocketAddr,
-        builder: auto::Builder<TokioExecutor>,
-        watcher: Watcher,
+        serving: Serving,
     ) -> impl Future<Output = ()> + Send + 'static;
 }
 
@@ -123,13 +144,12 @@ where
         &self,
         stream: QuickAck,
         peer: SocketAddr,
-        builder: auto::Builder<TokioExecutor>,
-        watcher: Watcher,
+        serving: Serving,
     ) -> impl Future<Output = ()> + Send + 'static {
         let handler = self.0.clone();
         async move {
             let service = hyper::service::service_fn(move |request| answer(handler(request, peer)));
-            serve_http(stream, peer, &builder, watcher, service).await;
+            serve_http(stream, peer, serving, service).await;
         }
     }
 }
@@ -147,15 +167,11 @@ where
     Box::pin(async move { Ok(response.await) })
 }
 
-/// Serve HTTP/1.1 or h2 (told by ALPN or the connection preface) on `io` until it closes or the
-/// listener stops.
-pub(crate) async fn serve_http<IO, S>(
-    io: IO,
-    peer: SocketAddr,
-    builder: &auto::Builder<TokioExecutor>,
-    watcher: Watcher,
-    service: S,
-) where
+/// Serve HTTP/1.1 or h2 (told by ALPN or the connection preface) on `io` until it closes, the
+/// listener stops, or a [`ConnectionLimits`] timeout closes it. Every listener's connections
+/// come through here.
+pub(crate) async fn serve_http<IO, S>(io: IO, peer: SocketAddr, serving: Serving, service: S)
+where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     S: hyper::service::Service<
             Request<Incoming>,
@@ -165,21 +181,46 @@ pub(crate) async fn serve_http<IO, S>(
         > + Send
         + 'static,
 {
-    let connection = builder
-        .serve_connection(TokioIo::new(io), service)
-        .into_owned();
-    if let Err(e) = watcher.watch(connection).await {
-        tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+    let activity = Arc::new(Activity::new(serving.limits));
+    let reporting = activity.clone();
+    let service = hyper::service::service_fn(move |request| {
+        let request_guard = RequestGuard::new(reporting.clone());
+        let answer = service.call(request);
+        tracked(answer, request_guard)
+    });
+    let io = TokioIo::new(Watched::new(io, activity.clone()));
+    let connection = serving.builder.serve_connection(io, service).into_owned();
+    match supervise(serving.watcher.watch(connection), activity).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(peer = %peer, error = %e, "connection ended with an error"),
+        Err(expired) => tracing::debug!(peer = %peer, reason = %expired, "connection closed"),
     }
+}
+
+/// A response whose body reports to its connection.
+fn tracked(
+    answer: Answer,
+    request: RequestGuard,
+) -> Pin<Box<dyn Future<Output = Result<Response<TrackedBody>, Infallible>> + Send>> {
+    Box::pin(async move {
+        let response = answer.await?;
+        Ok(response.map(|body| TrackedBody::new(body, request)))
+    })
 }
 
 async fn accept_loop<C: Connections>(
     socket: TcpListener,
+    limits: Limits,
     connections: C,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let addr = socket
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let builder = builder();
     let graceful = GracefulShutdown::new();
+    let mut backoff = AcceptBackoff::default();
+    let mut open = OpenConnections::default();
     loop {
         let accepted = tokio::select! {
             accepted = socket.accept() => accepted,
@@ -188,15 +229,30 @@ async fn accept_loop<C: Connections>(
         let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
-                continue;
+                let pause = backoff.failed(addr, &e);
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => continue,
+                    _ = stopped.wait_for(|stop| *stop) => break,
+                }
             }
         };
+        backoff.succeeded(addr);
+        let limits = *limits.borrow();
+        // Over the cap: closed at once (dropped), never left waiting in the backlog.
+        let Some(counted) = open.admit(addr, limits.max_connections) else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        let serving =
-            connections.serve(QuickAck(stream), peer, builder.clone(), graceful.watcher());
-        tokio::spawn(serving);
+        let serving = Serving {
+            builder: builder.clone(),
+            watcher: graceful.watcher(),
+            limits,
+        };
+        let connection = connections.serve(QuickAck(stream), peer, serving);
+        tokio::spawn(async move {
+            connection.await;
+            drop(counted);
+        });
     }
     drop(socket);
     graceful.shutdown().await;

@@ -33,6 +33,7 @@ pub struct UpstreamMetrics {
     throttles: AtomicU64,
     retries: AtomicU64,
     stream_aborts: AtomicU64,
+    responses_aborted: AtomicU64,
     in_flight: AtomicI64,
     /// Set once the upstream is a gateway's linked service: only those have intention denials.
     linked: AtomicBool,
@@ -99,7 +100,7 @@ impl Metrics {
                 "mesh_proxy_invoke_duration_seconds_count{{upstream=\"{name}\"}} {count}"
             );
         }
-        let counters: [Counter; 4] = [
+        let counters: [Counter; 5] = [
             (
                 "mesh_proxy_function_errors_total",
                 "Invocations the function failed.",
@@ -119,6 +120,11 @@ impl Metrics {
                 "mesh_proxy_stream_aborts_total",
                 "Streamed responses aborted by a mid-stream error.",
                 |m| m.stream_aborts.load(Relaxed),
+            ),
+            (
+                "mesh_proxy_responses_aborted_total",
+                "Responses not written to the end: a stream error, the client gone or not reading (write_timeout), the request given up.",
+                |m| m.responses_aborted.load(Relaxed),
             ),
         ];
         for (metric, help, get) in counters {
@@ -172,6 +178,7 @@ impl UpstreamMetrics {
             throttles: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             stream_aborts: AtomicU64::new(0),
+            responses_aborted: AtomicU64::new(0),
             in_flight: AtomicI64::new(0),
             linked: AtomicBool::new(false),
             intention_denials: AtomicU64::new(0),
@@ -225,6 +232,11 @@ impl UpstreamMetrics {
     /// A streamed response was aborted.
     pub fn stream_abort(&self) {
         self.stream_aborts.fetch_add(1, Relaxed);
+    }
+
+    /// A response was not written to the end (not counted in `mesh_proxy_requests_total`).
+    pub fn response_aborted(&self) {
+        self.responses_aborted.fetch_add(1, Relaxed);
     }
 
     /// This upstream is a gateway's linked service (its intention denials are rendered).

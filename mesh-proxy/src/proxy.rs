@@ -10,13 +10,14 @@ use std::time::Duration;
 
 use lambda_mesh_emulator::{Emulator, EmulatorConfig, EmulatorError};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::admin::{self, AdminState};
 use crate::config::{Config, GatewayConfig};
 use crate::gateway::{Gateway, GatewayConnections, GatewaySlot};
 use crate::invoker::{AwsClients, AwsError, Invoker, LocalInvoker};
 use crate::listener::tls::TlsConfigError;
-use crate::listener::Listener;
+use crate::listener::{ConnectionLimits, Limits, Listener};
 use crate::metrics::Metrics;
 use crate::upstream::Upstream;
 
@@ -27,6 +28,8 @@ const RETIRE_POLL: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 pub struct Proxy {
     config: Config,
+    /// The connection limits every listener reads (a reload sends new ones).
+    limits: watch::Sender<ConnectionLimits>,
     admin: AdminState,
     admin_listener: Listener,
     upstreams: BTreeMap<String, Running>,
@@ -116,7 +119,12 @@ impl Proxy {
             ready: Default::default(),
             metrics: Arc::new(Metrics::default()),
         };
-        let admin_listener = spawn_admin(bind("admin", config.admin_listen).await?, &admin)?;
+        let limits = watch::Sender::new(config.connections);
+        let admin_listener = spawn_admin(
+            bind("admin", config.admin_listen).await?,
+            limits.subscribe(),
+            &admin,
+        )?;
         let invokers = invokers(&config, None).await?;
         let mut upstreams = BTreeMap::new();
         for upstream in &config.upstreams {
@@ -127,7 +135,7 @@ impl Proxy {
             )
             .await?;
             let slot: Slot = Arc::new(RwLock::new(state));
-            let listener = spawn_upstream(socket, slot.clone())?;
+            let listener = spawn_upstream(socket, limits.subscribe(), slot.clone())?;
             upstreams.insert(
                 upstream.destination_name.clone(),
                 Running {
@@ -141,13 +149,19 @@ impl Proxy {
             Some(settings) => {
                 let state = Arc::new(build_gateway(&config, settings, &invokers, &admin.metrics)?);
                 let socket = bind("gateway", settings.listen).await?;
-                Some(spawn_gateway(socket, settings.listen, state)?)
+                Some(spawn_gateway(
+                    socket,
+                    settings.listen,
+                    limits.subscribe(),
+                    state,
+                )?)
             }
             None => None,
         };
         admin.ready.store(true, Ordering::Release);
         Ok(Proxy {
             config,
+            limits,
             admin,
             admin_listener,
             upstreams,
@@ -216,9 +230,11 @@ impl Proxy {
             }
         };
         let grace = config.drain_timeout;
+        // Connections accepted from now on get the new limits; open ones keep theirs.
+        self.limits.send_replace(config.connections);
         if let Some(socket) = admin_socket {
-            let old =
-                std::mem::replace(&mut self.admin_listener, spawn_admin(socket, &self.admin)?);
+            let admin = spawn_admin(socket, self.limits.subscribe(), &self.admin)?;
+            let old = std::mem::replace(&mut self.admin_listener, admin);
             tokio::spawn(old.stop(grace));
         }
         let mut bound = Vec::new();
@@ -241,7 +257,7 @@ impl Proxy {
                         tokio::spawn(old.listener.stop(grace));
                     }
                     let slot: Slot = Arc::new(RwLock::new(state));
-                    let listener = spawn_upstream(socket, slot.clone())?;
+                    let listener = spawn_upstream(socket, self.limits.subscribe(), slot.clone())?;
                     bound.push((name.clone(), listener.local_addr()));
                     Running {
                         configured: upstream.bind,
@@ -271,7 +287,7 @@ impl Proxy {
                 if let Some(old) = old_gateway {
                     tokio::spawn(old.listener.stop(grace));
                 }
-                let running = spawn_gateway(socket, configured, state)?;
+                let running = spawn_gateway(socket, configured, self.limits.subscribe(), state)?;
                 bound.push(("gateway".to_owned(), running.listener.local_addr()));
                 Some(running)
             }
@@ -389,10 +405,14 @@ async fn bind(what: &str, addr: SocketAddr) -> Result<TcpListener, StartError> {
         })
 }
 
-fn spawn_admin(socket: TcpListener, state: &AdminState) -> Result<Listener, StartError> {
+fn spawn_admin(
+    socket: TcpListener,
+    limits: Limits,
+    state: &AdminState,
+) -> Result<Listener, StartError> {
     let addr = socket.local_addr().ok();
     let state = state.clone();
-    Listener::spawn(socket, move |request, _peer| {
+    Listener::spawn(socket, limits, move |request, _peer| {
         let response = admin::handle(&state, &request);
         async move { response }
     })
@@ -403,9 +423,9 @@ fn spawn_admin(socket: TcpListener, state: &AdminState) -> Result<Listener, Star
     })
 }
 
-fn spawn_upstream(socket: TcpListener, slot: Slot) -> Result<Listener, StartError> {
+fn spawn_upstream(socket: TcpListener, limits: Limits, slot: Slot) -> Result<Listener, StartError> {
     let addr = socket.local_addr().ok();
-    Listener::spawn(socket, move |request, peer| {
+    Listener::spawn(socket, limits, move |request, peer| {
         let upstream = slot.read().unwrap_or_else(|e| e.into_inner()).clone();
         upstream.handle(request, peer)
     })
@@ -494,16 +514,18 @@ fn build_gateway(
 fn spawn_gateway(
     socket: TcpListener,
     configured: SocketAddr,
+    limits: Limits,
     state: Arc<Gateway>,
 ) -> Result<RunningGateway, StartError> {
     let slot: GatewaySlot = Arc::new(RwLock::new(state));
-    let listener = Listener::spawn_connections(socket, GatewayConnections(slot.clone())).map_err(
-        |source| StartError::Bind {
+    let connections = GatewayConnections(slot.clone());
+    let listener = Listener::spawn_connections(socket, limits, connections).map_err(|source| {
+        StartError::Bind {
             what: "gateway".into(),
             addr: configured,
             source,
-        },
-    )?;
+        }
+    })?;
     Ok(RunningGateway {
         configured,
         listener,

@@ -13,6 +13,7 @@ pub async fn run<R>(config: Config, reload: R) -> Result<(), StartError>
 where
     R: Fn() -> Result<Config, ConfigError>,
 {
+    raise_fd_limit();
     let signal_error = |source| StartError::Signal { source };
     let mut terminate = signal(SignalKind::terminate()).map_err(signal_error)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_error)?;
@@ -63,6 +64,20 @@ where
     proxy.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Raise the soft `RLIMIT_NOFILE` to the hard one: each connection is a descriptor, and the soft
+/// default (often 1024) is below what `max_connections` per listener allows.
+fn raise_fd_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => tracing::debug!(from = soft, to = hard, "raised the open-file limit"),
+            Err(e) => tracing::warn!(soft, hard, error = %e, "cannot raise the open-file limit"),
+        },
+        Ok((soft, _)) => tracing::debug!(limit = soft, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot read the open-file limit"),
+    }
 }
 
 /// What loading the config noticed and did not refuse.

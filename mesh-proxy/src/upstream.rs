@@ -8,6 +8,7 @@ mod event;
 mod invoke;
 mod limits;
 mod read;
+mod record;
 mod response;
 
 use std::net::SocketAddr;
@@ -84,7 +85,8 @@ impl Upstream {
         &self.config
     }
 
-    /// Serve one request: the stages, then the error mapping and the access log.
+    /// Serve one request: the stages, then the error mapping; the access log follows once the
+    /// response is written or aborted (`record.rs`).
     pub(crate) async fn handle(
         self: Arc<Self>,
         request: Request<Incoming>,
@@ -98,13 +100,7 @@ impl Upstream {
             aws_request_id: None,
             trace: crate::trace::invoke_header(request.headers()),
         };
-        let method = request.method().clone();
-        let path = request.uri().path().to_owned();
-        let source = request
-            .extensions()
-            .get::<crate::gateway::Caller>()
-            .map(|caller| caller.peer.identity.to_string());
-        let _in_flight = self.metrics.in_flight();
+        let record = record::Record::new(self.clone(), &request);
         let mut response = match self.serve(request, &mut exchange).await {
             Ok(response) => response,
             Err(error) => {
@@ -123,21 +119,7 @@ impl Upstream {
                 .entry(REQUEST_ID_HEADER)
                 .or_insert(value);
         }
-        let status = response.status().as_u16();
-        self.metrics.response(status);
-        tracing::info!(
-            target: "mesh_proxy::access",
-            upstream = %self.config.destination_name,
-            method = method.as_str(),
-            path = path.as_str(),
-            status,
-            duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-            request_id = exchange.request_id.as_str(),
-            aws_request_id = exchange.aws_request_id.as_deref().unwrap_or("-"),
-            source = source.as_deref().unwrap_or("-"),
-            "request"
-        );
-        response
+        record.answer(exchange, response)
     }
 
     /// The stages, in order. Each refuses with a [`ProxyError`] or hands on what the next needs.

@@ -12,6 +12,14 @@ pub(crate) struct FileConfig {
     pub log_format: Option<String>,
     /// Seconds SIGTERM waits for in-flight requests.
     pub drain_timeout: Option<f64>,
+    /// Seconds a new connection has to send its first request head.
+    pub header_timeout: Option<f64>,
+    /// Seconds a keep-alive connection may wait for its next request.
+    pub idle_timeout: Option<f64>,
+    /// Seconds a response may wait for its client to read.
+    pub write_timeout: Option<f64>,
+    /// Open connections per listener.
+    pub max_connections: Option<u32>,
     #[serde(default)]
     pub admin: AdminFile,
     #[serde(default)]

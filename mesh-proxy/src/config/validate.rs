@@ -75,10 +75,11 @@ pub(super) fn build(
     };
     let drain_timeout = match file.drain_timeout {
         Some(secs) => {
-            seconds(secs, Duration::from_secs(3600)).map_err(|m| blame.top("drain_timeout", m))?
+            seconds(secs, MAX_LISTENER_TIMEOUT).map_err(|m| blame.top("drain_timeout", m))?
         }
         None => DEFAULT_DRAIN_TIMEOUT,
     };
+    let connections = connection_limits(&file, &blame)?;
     let admin_listen = match &file.admin.listen {
         Some(v) => parse_addr(v).map_err(|m| blame.table("admin", "listen", m))?,
         None => DEFAULT_ADMIN_LISTEN
@@ -154,11 +155,39 @@ pub(super) fn build(
     Ok(Config {
         log_format,
         drain_timeout,
+        connections,
         admin_listen,
         aws,
         upstreams,
         functions,
         gateway,
+    })
+}
+
+/// `header_timeout`, `idle_timeout`, `write_timeout`, `max_connections`.
+fn connection_limits(
+    file: &FileConfig,
+    blame: &Blame<'_>,
+) -> Result<ConnectionLimits, ConfigError> {
+    let defaults = ConnectionLimits::default();
+    let timeout = |key: &str, value: Option<f64>, default: Duration| match value {
+        Some(secs) => seconds(secs, MAX_LISTENER_TIMEOUT).map_err(|m| blame.top(key, m)),
+        None => Ok(default),
+    };
+    let max_connections = match file.max_connections {
+        Some(0) => return Err(blame.top("max_connections", "must be at least 1")),
+        Some(n) => n as usize,
+        None => defaults.max_connections,
+    };
+    Ok(ConnectionLimits {
+        header_timeout: timeout(
+            "header_timeout",
+            file.header_timeout,
+            defaults.header_timeout,
+        )?,
+        idle_timeout: timeout("idle_timeout", file.idle_timeout, defaults.idle_timeout)?,
+        write_timeout: timeout("write_timeout", file.write_timeout, defaults.write_timeout)?,
+        max_connections,
     })
 }
 

@@ -4,6 +4,7 @@
 
 mod accept;
 mod limits;
+mod stream;
 pub(crate) mod tls;
 mod tracked;
 
@@ -27,6 +28,7 @@ use crate::body::Body;
 use crate::upstream::{MAX_HEADERS, MAX_HEADER_BYTES};
 use accept::{AcceptBackoff, OpenConnections};
 use limits::{supervise, Activity};
+pub(crate) use stream::QuickAck;
 use tracked::{RequestGuard, TrackedBody, Watched};
 
 pub use limits::{
@@ -248,7 +250,7 @@ async fn accept_loop<C: Connections>(
             watcher: graceful.watcher(),
             limits,
         };
-        let connection = connections.serve(QuickAck(stream), peer, serving);
+        let connection = connections.serve(QuickAck::new(stream), peer, serving);
         tokio::spawn(async move {
             connection.await;
             drop(counted);
@@ -256,62 +258,4 @@ async fn accept_loop<C: Connections>(
     }
     drop(socket);
     graceful.shutdown().await;
-}
-
-/// An accepted stream that sets `TCP_QUICKACK` after each read that returned data: a client that
-/// writes a request's head and body apart without `TCP_NODELAY` sends the body only once the head
-/// is acknowledged, and Linux delays that ACK ~40 ms on a keep-alive connection. The option is not
-/// sticky, hence once a read.
-pub(crate) struct QuickAck(tokio::net::TcpStream);
-
-impl tokio::io::AsyncRead for QuickAck {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let poll = Pin::new(&mut self.0).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
-            let _ = socket2::SockRef::from(&self.0).set_quickack(true);
-        }
-        poll
-    }
-}
-
-impl tokio::io::AsyncWrite for QuickAck {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.0.is_write_vectored()
-    }
-
-    fn poll_flush(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
 }

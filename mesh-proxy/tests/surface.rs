@@ -151,6 +151,10 @@ fn config(out: &mut String) {
     let code = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/python-fn");
     let good = r#"log_format = "json"
 drain_timeout = 3
+header_timeout = 5
+idle_timeout = 20
+write_timeout = 15
+max_connections = 300
 
 [admin]
 listen = "127.0.0.1:0"
@@ -190,9 +194,10 @@ code = "CODE"
         Ok(config) => {
             let _ = writeln!(
                 out,
-                "log_format={:?} drain={:?} admin={} region={:?} endpoint={} profile={:?}",
+                "log_format={:?} drain={:?} connections={:?} admin={} region={:?} endpoint={} profile={:?}",
                 config.log_format,
                 config.drain_timeout,
+                config.connections,
                 config.admin_listen,
                 config.aws.region,
                 config
@@ -248,6 +253,10 @@ code = "CODE"
         ("bad admin", format!("[admin]\nlisten = \"nope\"\n{base}")),
         ("bad log format", format!("log_format = \"xml\"\n{base}")),
         ("bad drain", format!("drain_timeout = -1\n{base}")),
+        ("zero header timeout", format!("header_timeout = 0\n{base}")),
+        ("huge idle timeout", format!("idle_timeout = 3601\n{base}")),
+        ("bad write timeout", format!("write_timeout = \"30s\"\n{base}")),
+        ("zero connections", format!("max_connections = 0\n{base}")),
         ("bad endpoint", format!("[aws]\nendpoint_url = \"ftp://x\"\n{base}")),
         ("function twice", format!("{base}[[function]]\nname = \"f\"\ncode = \"{code}\"\n[[function]]\nname = \"f\"\ncode = \"{code}\"\n")),
         ("missing code", format!("{base}[[function]]\nname = \"f\"\ncode = \"/nonexistent\"\n")),

@@ -77,8 +77,12 @@ pub(crate) fn push_raw_pair(query: &mut String, key: &str, value: &str) {
     query.push_str(&escape_query(value));
 }
 
-/// The request target `path?query` (`/` for an empty path; a leading `/` is added when missing).
+/// The request target `path?query` (`/` for an empty path; a leading `/` is added when missing),
+/// or the asterisk form `*` (`OPTIONS *`, RFC 9112 §3.2.4) as it came, never turned into `/*`.
 pub(crate) fn target(path: &str, query: &str, field: &str) -> Result<Uri, DecodeError> {
+    if path == "*" && query.is_empty() {
+        return Ok(Uri::from_static("*"));
+    }
     let path = escape_path(path);
     let query = escape_query(query);
     let mut target = String::with_capacity(path.len() + query.len() + 2);
@@ -119,6 +123,8 @@ mod tests {
     fn empty_and_relative_paths_get_a_slash() {
         assert_eq!(target("", "", "rawPath").unwrap().path(), "/");
         assert_eq!(target("x", "q=1", "rawPath").unwrap().to_string(), "/x?q=1");
+        assert_eq!(target("*", "", "rawPath").unwrap().to_string(), "*");
+        assert_eq!(target("*", "q", "rawPath").unwrap().to_string(), "/*?q");
     }
 
     #[test]

@@ -36,10 +36,12 @@ pub enum ForwardError {
         /// How long the extension waited.
         waited_ms: u128,
     },
-    /// The service could not be reached or dropped the connection.
-    #[error("the service at {addr} is unavailable: {reason}")]
+    /// The service could not be reached or dropped the connection. The message, which reaches the
+    /// caller through Lambda's error report, does not name the service's internal address; the
+    /// extension's own log line does.
+    #[error("the service is unavailable: {reason}")]
     Unavailable {
-        /// The service's address.
+        /// The service's address (for the extension's log).
         addr: SocketAddr,
         /// What happened.
         reason: String,

@@ -202,7 +202,7 @@ impl Handler {
         error: InvocationError,
     ) -> Result<Outcome, ApiError> {
         if let InvocationError::Forward(forward) = &error {
-            tracing::warn!(request_id = %id, error = %forward, error_type = forward.error_type(), "invocation failed");
+            tracing::warn!(request_id = %id, service = %self.forwarder.addr(), error = %forward, error_type = forward.error_type(), "invocation failed");
         }
         runtime.respond_error(id, &ErrorReport::of(&error)).await?;
         let unavailable = matches!(

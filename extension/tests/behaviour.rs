@@ -179,6 +179,19 @@ async fn expect_and_connection_listed_headers_are_not_forwarded_and_the_body_arr
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_asterisk_reaches_the_service_as_asterisk() {
+    let rs = Rust::start().await;
+    let event = harness::v2_event("OPTIONS", "*", "", &[], b"");
+    let echo: Value = serde_json::from_slice(&harness::result_body(&harness::json(
+        &rs.invoke(&event).await,
+    )))
+    .unwrap();
+    assert_eq!(echo["method"], "OPTIONS");
+    assert_eq!(echo["path"], "*", "{echo}");
+    rs.emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_http_event_the_adapter_cannot_decode_is_an_invalid_event() {
     let rs = Rust::start().await;
     let response = rs

@@ -170,6 +170,10 @@ async fn a_fresh_connection_that_closes_is_not_retried() {
         "{error}"
     );
     assert_eq!(service.connections.load(Ordering::SeqCst), 1);
+    // The message reaches the caller: it must not name the service's internal address.
+    let message = error.to_string();
+    assert!(!message.contains(&service.addr.to_string()), "{message}");
+    assert!(!message.contains("127.0.0.1"), "{message}");
 }
 
 #[tokio::test]
@@ -238,6 +242,7 @@ async fn an_absent_service_is_unavailable() {
     let error = fetch(&mut forwarder, soon()).await.unwrap_err();
     assert_eq!(error.error_type(), "LambdaMesh.ServiceUnavailable");
     assert!(error.to_string().contains("cannot connect"), "{error}");
+    assert!(!error.to_string().contains(&port.to_string()), "{error}");
 }
 
 #[tokio::test]

@@ -633,3 +633,54 @@ async fn reloads_swap_upstreams_and_reject_what_cannot_bind() {
     assert!(proxy.upstream_addr("b").is_some());
     proxy.shutdown().await;
 }
+
+#[tokio::test]
+async fn header_rules_at_the_edges() {
+    let proxy = start(&format!(
+        "{}{}",
+        upstream_table("echo", "echo", ""),
+        function_table("echo", "")
+    ))
+    .await;
+    let addr = proxy.upstream_addr("echo").unwrap();
+
+    // h2: a head over the limit is a 431 on its stream at any size up to the parser's bound and
+    // beyond it, and the connection goes on serving.
+    let h2 = h2_client();
+    for size in [70 * 1024, 200 * 1024] {
+        let request = Request::get(format!("http://{addr}/echo"))
+            .header("x-big", "b".repeat(size))
+            .body(Full::default())
+            .unwrap();
+        let outcome = tokio::time::timeout(Duration::from_secs(10), h2.request(request))
+            .await
+            .expect("an answer in time");
+        let response = outcome.unwrap_or_else(|e| panic!("{size} bytes of header: {e:?}"));
+        assert_eq!(response.status(), 431, "{size} bytes of header");
+    }
+    let ok = Request::get(format!("http://{addr}/echo"))
+        .body(Full::default())
+        .unwrap();
+    assert_eq!(send(&h2, ok).await.status(), 200);
+
+    // HTTP/1.1: two Host headers are a 400, not joined or one picked.
+    let answer = raw(
+        addr,
+        b"GET /echo HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("more than one Host"), "{answer}");
+
+    // `OPTIONS *` reaches the function as `*`, never `/*`.
+    let answer = raw(
+        addr,
+        b"OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains(r#""rawPath": "*""#), "{answer}");
+    proxy.shutdown().await;
+}

@@ -1,5 +1,5 @@
 //! Stage 1, limits: what can be refused from the request head alone, before any byte of the body
-//! is read — `CONNECT`, `Upgrade`, oversized header sets — and the upstream's `max_concurrency`.
+//! is read — `CONNECT`, `Upgrade`, oversized header sets, more than one `Host` — and the upstream's `max_concurrency`.
 
 use http::header;
 use http::{Method, Request};
@@ -38,6 +38,12 @@ fn check_head<B>(request: &Request<B>) -> Result<(), ProxyError> {
         return Err(ProxyError::NotImplemented { what: "Upgrade" });
     }
     let headers = request.headers();
+    if headers.get_all(header::HOST).iter().nth(1).is_some() {
+        // RFC 9112 §3.2: a request with more than one Host field line is a 400.
+        return Err(ProxyError::BadRequest {
+            message: "the request has more than one Host header".to_owned(),
+        });
+    }
     let bytes: usize = headers
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len())
@@ -81,6 +87,15 @@ mod tests {
         assert!(matches!(
             check_head(&many.body(()).unwrap()),
             Err(ProxyError::HeadersTooLarge { .. })
+        ));
+        let two_hosts = Request::builder()
+            .header("host", "a")
+            .header("host", "b")
+            .body(())
+            .unwrap();
+        assert!(matches!(
+            check_head(&two_hosts),
+            Err(ProxyError::BadRequest { .. })
         ));
         let ok = Request::builder().header("x", "y").body(()).unwrap();
         assert!(check_head(&ok).is_ok());

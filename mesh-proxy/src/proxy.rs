@@ -11,11 +11,12 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use assemble::{bind, build, build_gateway, invokers, spawn_admin, spawn_gateway, spawn_upstream};
-
 use lambda_mesh_emulator::EmulatorError;
 use tokio::sync::watch;
 
+use self::assemble::{
+    bind, build, build_gateway, invokers, spawn_admin, spawn_gateway, spawn_upstream,
+};
 use crate::admin::AdminState;
 use crate::config::Config;
 use crate::gateway::GatewaySlot;

@@ -8,6 +8,7 @@ mod entries;
 mod hcl;
 mod json;
 mod load;
+mod service;
 #[cfg(test)]
 mod tests;
 mod tree;
@@ -16,6 +17,7 @@ use std::fmt;
 
 pub(crate) use entries::{LambdaPatch, ServiceDefaults, TerminatingGateway};
 pub(crate) use load::load;
+pub(crate) use service::{load_services, ServiceDefinition, ServiceUpstream};
 
 use crate::intentions::ServiceIntentions;
 

@@ -1,7 +1,7 @@
 //! Decoding a tree into a typed entry, with Consul's rules for each kind (`consul config write`'s
 //! decoder and each entry's `Validate`), plus mesh-proxy's own limits.
 
-mod fields;
+pub(super) mod fields;
 mod gateway;
 mod intentions;
 mod service_defaults;

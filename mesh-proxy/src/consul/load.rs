@@ -84,7 +84,7 @@ fn identity(entry: &Entry) -> String {
 }
 
 /// The regular files `pattern` matches: (the path as the pattern spells it, the path to open).
-fn glob(pattern: &str, base: &Path) -> Result<Vec<(String, PathBuf)>, String> {
+pub(super) fn glob(pattern: &str, base: &Path) -> Result<Vec<(String, PathBuf)>, String> {
     if pattern.is_empty() {
         return Err("an empty pattern".to_owned());
     }

@@ -44,7 +44,7 @@ pub(crate) struct Fields<'v> {
 
 /// How keys compare: case-insensitively, underscores ignored (Consul's aliases are the snake_case
 /// spellings of its field names; mapstructure folds case).
-fn normalize(key: &str) -> String {
+pub(crate) fn normalize(key: &str) -> String {
     key.chars()
         .filter(|c| *c != '_')
         .flat_map(char::to_lowercase)

@@ -5,6 +5,7 @@ mod file;
 mod gateway;
 mod locate;
 mod overrides;
+mod services;
 mod validate;
 
 use std::net::{IpAddr, SocketAddr};
@@ -57,6 +58,24 @@ pub struct Config {
     pub functions: Vec<FunctionConfig>,
     /// `[gateway]`: the terminating gateway, when configured.
     pub gateway: Option<GatewayConfig>,
+    /// The services of `[consul] service_files`: who calls through the sidecar listeners.
+    pub services: Vec<SidecarService>,
+    /// What loading noticed and did not refuse (logged at start and on reload, and by `--check`).
+    pub warnings: Vec<String>,
+}
+
+/// A service definition from `[consul] service_files`: the calling service whose sidecar
+/// upstreams mesh-proxy serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SidecarService {
+    /// `name`.
+    pub name: String,
+    /// `namespace`, when given.
+    pub namespace: Option<String>,
+    /// `partition`, when given.
+    pub partition: Option<String>,
+    /// The `destination_name` of each of its upstreams, in file order.
+    pub upstreams: Vec<String>,
 }
 
 /// `[gateway]`: the terminating-gateway listener, its files read and checked.
@@ -82,8 +101,6 @@ pub struct GatewayConfig {
     pub services: Vec<GatewayService>,
     /// Every `service-intentions` entry read from `[consul] config_entries`.
     pub(crate) intentions: Vec<crate::intentions::ServiceIntentions>,
-    /// What loading noticed and did not refuse (logged at start and on reload).
-    pub warnings: Vec<String>,
 }
 
 /// One linked service: its leaf, and how its function is invoked (as an upstream would be; the
@@ -269,9 +286,9 @@ impl Config {
         )
     }
 
-    /// What loading noticed and did not refuse (from the Consul config entries, mostly).
+    /// What loading noticed and did not refuse (from the Consul files, mostly).
     pub fn warnings(&self) -> &[String] {
-        self.gateway.as_ref().map_or(&[], |g| g.warnings.as_slice())
+        &self.warnings
     }
 
     /// The `[[function]]` an upstream runs locally, when it names one.

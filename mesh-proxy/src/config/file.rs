@@ -78,6 +78,9 @@ pub(crate) struct GatewayServiceFile {
 pub(crate) struct ConsulFile {
     #[serde(default)]
     pub config_entries: Vec<String>,
+    /// Service definitions as written for `consul services register`.
+    #[serde(default)]
+    pub service_files: Vec<String>,
 }
 
 /// `[admin]`.

@@ -6,11 +6,11 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use super::file::{ConsulFile, GatewayFile, GatewayServiceFile, InvocationModeFile};
+use super::file::{GatewayFile, GatewayServiceFile, InvocationModeFile};
 use super::overrides::parse_addr;
 use super::validate::{invocation, non_empty, Blame, InvocationKeys};
 use super::{ConfigError, GatewayConfig, GatewayService, InvocationMode, UpstreamConfig};
-use crate::consul::{self, EntryError, LambdaPatch, ServiceDefaults, TerminatingGateway};
+use crate::consul::{Entries, EntryError, LambdaPatch, ServiceDefaults, TerminatingGateway};
 use crate::identity::{ServiceIdentity, DEFAULT_PARTITION};
 use crate::intentions::{Action, EscapedSlashes, PathNormalization};
 use crate::listener::tls::{PemFile, ServiceLeaf, TlsConfigError, TrustAnchors};
@@ -19,11 +19,12 @@ use crate::xfcc::XfccMode;
 const TABLE: &str = "gateway";
 const SERVICES: &str = "gateway.service";
 /// Consul's default namespace.
-const DEFAULT_NAMESPACE: &str = "default";
+pub(super) const DEFAULT_NAMESPACE: &str = "default";
 
 pub(super) fn build(
     raw: GatewayFile,
-    consul_file: &ConsulFile,
+    entries: &Entries,
+    warnings: &mut Vec<String>,
     blame: &Blame<'_>,
     base: &Path,
     admin_listen: SocketAddr,
@@ -86,8 +87,6 @@ pub(super) fn build(
         .and_then(|pem| TrustAnchors::from_pem(&pem))
         .map_err(|e| at("ca_file", &tls_message(&e)))?;
 
-    let entries = consul::load(&consul_file.config_entries, base).map_err(entry_error)?;
-    let mut warnings = entries.warnings;
     let linked = entries
         .terminating_gateways
         .iter()
@@ -144,7 +143,7 @@ pub(super) fn build(
             .iter()
             .find(|d| defaults_for(d, &identity));
         let keys =
-            invocation_keys(service, defaults, &mut warnings).map_err(|m| err("function", &m))?;
+            invocation_keys(service, defaults, warnings).map_err(|m| err("function", &m))?;
         let upstream = invocation(service_name, listen, keys, &err)?;
         services.push(GatewayService { leaf, upstream });
     }
@@ -179,8 +178,7 @@ pub(super) fn build(
         xfcc,
         normalization,
         services,
-        intentions: entries.intentions,
-        warnings,
+        intentions: entries.intentions.clone(),
     })
 }
 
@@ -240,7 +238,7 @@ fn invocation_keys(
     })
 }
 
-fn checked_name(raw: &str) -> Result<String, &'static str> {
+pub(super) fn checked_name(raw: &str) -> Result<String, &'static str> {
     let name = raw.trim();
     let ok = !name.is_empty()
         && name
@@ -278,7 +276,7 @@ fn tls_message(e: &TlsConfigError) -> String {
     e.to_string()
 }
 
-fn entry_error(e: EntryError) -> ConfigError {
+pub(super) fn entry_error(e: EntryError) -> ConfigError {
     ConfigError::File {
         file: e.file,
         line: e.line,

@@ -8,9 +8,12 @@ use std::time::Duration;
 use lambda_mesh_adapter::PayloadFormat;
 
 use super::file::{FileConfig, InvocationModeFile, UpstreamFile};
+use super::gateway::entry_error;
 use super::locate::{self, Location};
 use super::overrides::{check_url, parse_addr, parse_format};
+use super::services;
 use super::*;
+use crate::consul;
 
 /// Names the place a semantic problem is in.
 pub(super) struct Blame<'a> {
@@ -116,35 +119,43 @@ pub(super) fn build(
         }
     }
 
-    if file.upstreams.is_empty() && file.gateway.is_none() {
+    let mut warnings = Vec::new();
+    let entries = consul::load(&file.consul.config_entries, base).map_err(entry_error)?;
+    warnings.extend(entries.warnings.iter().cloned());
+    let mut upstreams = Vec::with_capacity(file.upstreams.len());
+    for (index, raw) in file.upstreams.into_iter().enumerate() {
+        let upstream = upstream(raw, index, &blame)?;
+        check_upstream(&upstream, &upstreams, admin_listen)
+            .map_err(|(key, m)| blame.upstream(index, key, m))?;
+        upstreams.push(upstream);
+    }
+    let sidecar = services::build(
+        &file.consul.service_files,
+        base,
+        &entries,
+        &upstreams,
+        origin,
+        &mut warnings,
+    )?;
+    for (upstream, raw) in sidecar.upstreams.into_iter().zip(sidecar.origins) {
+        check_upstream(&upstream, &upstreams, admin_listen)
+            .map_err(|(key, m)| services::blame(&raw, key, m))?;
+        upstreams.push(upstream);
+    }
+    if upstreams.is_empty() && file.gateway.is_none() {
         return Err(blame.at(
             Location {
                 line: None,
                 key: Some("upstream".into()),
             },
-            "no [[upstream]] tables and no [gateway]: nothing to serve",
+            "no [[upstream]] tables, no upstreams in [consul] service_files and no [gateway]: nothing to serve",
         ));
-    }
-    let mut upstreams = Vec::with_capacity(file.upstreams.len());
-    let mut names = HashSet::new();
-    let mut binds = HashSet::new();
-    for (index, raw) in file.upstreams.into_iter().enumerate() {
-        let upstream = upstream(raw, index, &blame)?;
-        if !names.insert(upstream.destination_name.clone()) {
-            return Err(blame.upstream(index, "destination_name", "used by two upstreams"));
-        }
-        if upstream.bind.port() != 0 && !binds.insert(upstream.bind) {
-            return Err(blame.upstream(index, "local_bind_port", "used by two upstreams"));
-        }
-        if upstream.bind == admin_listen && admin_listen.port() != 0 {
-            return Err(blame.upstream(index, "local_bind_port", "is the admin listener's port"));
-        }
-        upstreams.push(upstream);
     }
     let gateway = match file.gateway {
         Some(raw) => Some(super::gateway::build(
             raw,
-            &file.consul,
+            &entries,
+            &mut warnings,
             &blame,
             base,
             admin_listen,
@@ -161,7 +172,32 @@ pub(super) fn build(
         upstreams,
         functions,
         gateway,
+        services: sidecar.services,
+        warnings,
     })
+}
+
+/// Whether `upstream` can join `upstreams`: a name and a port of its own, not the admin's. The
+/// error is the key to blame and why.
+fn check_upstream(
+    upstream: &UpstreamConfig,
+    upstreams: &[UpstreamConfig],
+    admin_listen: SocketAddr,
+) -> Result<(), (&'static str, &'static str)> {
+    if upstreams
+        .iter()
+        .any(|u| u.destination_name == upstream.destination_name)
+    {
+        return Err(("destination_name", "used by two upstreams"));
+    }
+    let port = upstream.bind.port();
+    if port != 0 && upstreams.iter().any(|u| u.bind == upstream.bind) {
+        return Err(("local_bind_port", "used by two upstreams"));
+    }
+    if upstream.bind == admin_listen && admin_listen.port() != 0 {
+        return Err(("local_bind_port", "is the admin listener's port"));
+    }
+    Ok(())
 }
 
 /// `header_timeout`, `idle_timeout`, `write_timeout`, `max_connections`.

@@ -253,7 +253,22 @@ impl Config {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| Path::new("."));
         let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
-        let mut config = Self::from_toml_str(&text, &path.display().to_string(), &base)?;
+        let origin = path.display().to_string();
+        let mut file = parse_file(&text, &origin)?;
+        if !flags.service_files.is_empty() {
+            if let Some(missing) = flags.service_files.iter().find(|p| !p.is_file()) {
+                return Err(ConfigError::Flag {
+                    flag: "service-file",
+                    message: format!("`{}`: no such service file", missing.display()),
+                });
+            }
+            file.consul.service_files = flags
+                .service_files
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+        }
+        let mut config = validate::build(file, &text, &origin, &base)?;
         let env = Overrides::from_lookup(lookup)?;
         config.apply(&flags.clone().or(env));
         Ok(config)
@@ -261,19 +276,7 @@ impl Config {
 
     /// Parse and validate TOML text: `origin` names it in errors, `base` resolves function paths.
     pub fn from_toml_str(text: &str, origin: &str, base: &Path) -> Result<Config, ConfigError> {
-        let file: file::FileConfig = toml::from_str(text).map_err(|e| {
-            let location = e
-                .span()
-                .map(|span| locate::at_offset(text, span.start))
-                .unwrap_or_default();
-            ConfigError::File {
-                file: origin.to_owned(),
-                line: location.line,
-                key: location.key,
-                message: e.message().trim_end().to_owned(),
-            }
-        })?;
-        validate::build(file, text, origin, base)
+        validate::build(parse_file(text, origin)?, text, origin, base)
     }
 
     /// Every upstream the config invokes functions for: the sidecar listeners', then the
@@ -314,6 +317,22 @@ impl Config {
             self.aws.profile = Some(profile.clone());
         }
     }
+}
+
+/// The TOML as written, before validation; errors name `origin`, the line and the key.
+fn parse_file(text: &str, origin: &str) -> Result<file::FileConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let location = e
+            .span()
+            .map(|span| locate::at_offset(text, span.start))
+            .unwrap_or_default();
+        ConfigError::File {
+            file: origin.to_owned(),
+            line: location.line,
+            key: location.key,
+            message: e.message().trim_end().to_owned(),
+        }
+    })
 }
 
 impl LogFormat {

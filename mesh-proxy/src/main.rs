@@ -35,6 +35,10 @@ struct Args {
     /// `text` or `json` (overrides MESH_PROXY_LOG_FORMAT and log_format).
     #[arg(long, value_name = "FORMAT")]
     log_format: Option<String>,
+    /// A Consul service definition (HCL or JSON, as for `consul services register`); repeatable.
+    /// Replaces [consul] service_files.
+    #[arg(long = "service-file", value_name = "FILE")]
+    service_files: Vec<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -45,6 +49,7 @@ fn main() -> ExitCode {
         aws_endpoint_url: args.aws_endpoint_url,
         aws_profile: args.aws_profile,
         log_format: args.log_format,
+        service_files: args.service_files,
     };
     let load = || {
         let flags = Overrides::from_flags(&flags)?;

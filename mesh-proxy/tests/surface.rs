@@ -228,6 +228,8 @@ code = "CODE"
     let bad: &[(&str, String)] = &[
         ("unknown top key", format!("colour = 1\n{base}")),
         ("unknown upstream key", format!("{base}retry_count = 3\n")),
+        ("unknown consul key", format!("[consul]\nservice_file = []\n{base}")),
+        ("missing service file", format!("[consul]\nservice_files = [\"nope.hcl\"]\n{base}")),
         ("wrong type", base.replace("local_bind_port = 1", "local_bind_port = \"x\"")),
         ("port out of range", base.replace("local_bind_port = 1", "local_bind_port = 70000")),
         ("syntax", "[admin]\nlisten = \n".into()),

@@ -6,6 +6,8 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
+use lambda_mesh_adapter::PayloadFormat;
+
 use super::file::{GatewayFile, GatewayServiceFile, InvocationModeFile};
 use super::overrides::parse_addr;
 use super::validate::{invocation, non_empty, Blame, InvocationKeys};
@@ -142,8 +144,7 @@ pub(super) fn build(
             .service_defaults
             .iter()
             .find(|d| defaults_for(d, &identity));
-        let keys =
-            invocation_keys(service, defaults, warnings).map_err(|m| err("function", &m))?;
+        let keys = invocation_keys(service, defaults, warnings).map_err(|m| err("function", &m))?;
         let upstream = invocation(service_name, listen, keys, &err)?;
         services.push(GatewayService { leaf, upstream });
     }
@@ -218,24 +219,32 @@ fn invocation_keys(
         }),
         (None, _) => None,
     };
-    let payload_passthrough = match (service.payload_passthrough, lambda) {
-        (Some(v), _) => Some(v),
-        (None, Some(lambda)) if from_entry && service.payload_format.is_none() => {
-            Some(lambda.payload_passthrough)
-        }
-        (None, _) => None,
+    // From the entry, the payload is what Envoy's aws_lambda filter sends behind Consul.
+    let payload_format = match (service.payload_format, service.payload_passthrough, lambda) {
+        (None, None, Some(lambda)) if from_entry => Some(entry_payload(lambda)),
+        (format, _, _) => format,
     };
     Ok(InvocationKeys {
         function,
         qualifier: service.qualifier,
         invocation_mode,
-        payload_passthrough,
-        payload_format: service.payload_format,
+        payload_passthrough: service.payload_passthrough,
+        payload_format,
         response_streaming: service.response_streaming,
         timeout: service.timeout,
         max_concurrency: service.max_concurrency,
         retries: service.retries,
     })
+}
+
+/// The payload a `builtin/aws/lambda` extension gives its function: Envoy's `aws_lambda` JSON, or
+/// the body itself with `PayloadPassthrough`.
+pub(super) fn entry_payload(lambda: &LambdaPatch) -> PayloadFormat {
+    if lambda.payload_passthrough {
+        PayloadFormat::PassThrough
+    } else {
+        PayloadFormat::Envoy
+    }
 }
 
 pub(super) fn checked_name(raw: &str) -> Result<String, &'static str> {

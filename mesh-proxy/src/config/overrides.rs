@@ -1,6 +1,7 @@
 //! `MESH_PROXY_*` variables and command-line flags that override the file.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use http::Uri;
 
@@ -20,6 +21,8 @@ pub struct Overrides {
     pub aws_profile: Option<String>,
     /// `MESH_PROXY_LOG_FORMAT` / `--log-format`.
     pub log_format: Option<LogFormat>,
+    /// `--service-file` (repeatable; absolute): replaces `[consul] service_files` when given.
+    pub service_files: Vec<PathBuf>,
 }
 
 /// The raw flag values, as the command line gave them.
@@ -35,6 +38,8 @@ pub struct FlagValues {
     pub aws_profile: Option<String>,
     /// `--log-format`.
     pub log_format: Option<String>,
+    /// `--service-file`, each as given (relative to the working directory).
+    pub service_files: Vec<PathBuf>,
 }
 
 impl Overrides {
@@ -54,6 +59,7 @@ impl Overrides {
             log_format: get("MESH_PROXY_LOG_FORMAT")
                 .map(|v| parse_format(&v).map_err(|m| env("MESH_PROXY_LOG_FORMAT", m)))
                 .transpose()?,
+            service_files: Vec::new(),
         })
     }
 
@@ -78,6 +84,14 @@ impl Overrides {
                 .as_deref()
                 .map(|v| parse_format(v).map_err(|m| flag("log-format", m)))
                 .transpose()?,
+            service_files: flags
+                .service_files
+                .iter()
+                .map(|p| {
+                    std::path::absolute(p)
+                        .map_err(|e| flag("service-file", format!("`{}`: {e}", p.display())))
+                })
+                .collect::<Result<_, _>>()?,
         })
     }
 
@@ -89,6 +103,11 @@ impl Overrides {
             aws_endpoint_url: self.aws_endpoint_url.or(lower.aws_endpoint_url),
             aws_profile: self.aws_profile.or(lower.aws_profile),
             log_format: self.log_format.or(lower.log_format),
+            service_files: if self.service_files.is_empty() {
+                lower.service_files
+            } else {
+                self.service_files
+            },
         }
     }
 }

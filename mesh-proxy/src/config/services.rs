@@ -5,13 +5,12 @@
 //! invocation mode), unless an `[[upstream]]` with the same `destination_name` says otherwise.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
 
 use super::file::InvocationModeFile;
-use super::gateway::{checked_name, entry_error, DEFAULT_NAMESPACE};
+use super::gateway::{checked_name, entry_payload, DEFAULT_NAMESPACE};
 use super::validate::{invocation, InvocationKeys};
 use super::{ConfigError, InvocationMode, SidecarService, UpstreamConfig, DEFAULT_BIND_ADDRESS};
-use crate::consul::{self, Entries, ServiceDefinition, ServiceDefaults, ServiceUpstream};
+use crate::consul::{Entries, ServiceDefaults, ServiceDefinition, ServiceUpstream};
 use crate::identity::DEFAULT_PARTITION;
 
 /// What the service files add: the upstreams to serve, and who the caller is.
@@ -24,24 +23,21 @@ pub(super) struct FromServices {
     pub services: Vec<SidecarService>,
 }
 
-/// Read the service files `patterns` name (relative to `base`) and turn their upstreams into
-/// upstream configs. `configured` are the `[[upstream]]` tables of `origin` (they win over a
-/// service file's upstream of the same destination); notes go to `warnings`.
+/// Turn the upstreams of the service `definitions` into upstream configs. `configured` are the
+/// `[[upstream]]` tables of `origin` (they win over a service file's upstream of the same
+/// destination); notes go to `warnings`.
 pub(super) fn build(
-    patterns: &[String],
-    base: &Path,
+    definitions: &[ServiceDefinition],
     entries: &Entries,
     configured: &[UpstreamConfig],
     origin: &str,
     warnings: &mut Vec<String>,
 ) -> Result<FromServices, ConfigError> {
-    let (definitions, found) = consul::load_services(patterns, base).map_err(entry_error)?;
-    warnings.extend(found);
     let mut upstreams: Vec<UpstreamConfig> = Vec::new();
     let mut origins = Vec::new();
     let mut seen: Vec<(&str, String)> = Vec::new();
     let mut services = Vec::with_capacity(definitions.len());
-    for definition in &definitions {
+    for definition in definitions {
         for raw in &definition.upstreams {
             let at = |key: &str, message: &str| blame(raw, key, message);
             let name =
@@ -168,11 +164,14 @@ fn keys(
             InvocationMode::Asynchronous => InvocationModeFile::Asynchronous,
             InvocationMode::Synchronous => InvocationModeFile::Synchronous,
         }),
-        payload_passthrough: Some(lambda.payload_passthrough),
-        payload_format: None,
+        payload_passthrough: None,
+        payload_format: Some(entry_payload(lambda)),
         response_streaming: None,
         timeout: None,
         max_concurrency: None,
         retries: None,
     })
 }
+
+#[cfg(test)]
+mod tests;

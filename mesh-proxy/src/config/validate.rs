@@ -120,26 +120,23 @@ pub(super) fn build(
     }
 
     let mut warnings = Vec::new();
-    let entries = consul::load(&file.consul.config_entries, base).map_err(entry_error)?;
+    let entries = consul::load(&file.consul.config_entries, base)
+        .map_err(|e| unreadable(e, &blame, "config_entries", &file.consul.config_entries))?;
     warnings.extend(entries.warnings.iter().cloned());
+    let (definitions, found) = consul::load_services(&file.consul.service_files, base)
+        .map_err(|e| unreadable(e, &blame, "service_files", &file.consul.service_files))?;
+    warnings.extend(found);
     let mut upstreams = Vec::with_capacity(file.upstreams.len());
     for (index, raw) in file.upstreams.into_iter().enumerate() {
         let upstream = upstream(raw, index, &blame)?;
         check_upstream(&upstream, &upstreams, admin_listen)
-            .map_err(|(key, m)| blame.upstream(index, key, m))?;
+            .map_err(|(key, m)| blame.upstream(index, key, &m))?;
         upstreams.push(upstream);
     }
-    let sidecar = services::build(
-        &file.consul.service_files,
-        base,
-        &entries,
-        &upstreams,
-        origin,
-        &mut warnings,
-    )?;
+    let sidecar = services::build(&definitions, &entries, &upstreams, origin, &mut warnings)?;
     for (upstream, raw) in sidecar.upstreams.into_iter().zip(sidecar.origins) {
         check_upstream(&upstream, &upstreams, admin_listen)
-            .map_err(|(key, m)| services::blame(&raw, key, m))?;
+            .map_err(|(key, m)| services::blame(&raw, key, &m))?;
         upstreams.push(upstream);
     }
     if upstreams.is_empty() && file.gateway.is_none() {
@@ -177,25 +174,49 @@ pub(super) fn build(
     })
 }
 
+/// A Consul file error: one a `[consul] key` pattern names that cannot be read is blamed on the
+/// pattern's key; a problem inside a file, on the file.
+fn unreadable(
+    e: consul::EntryError,
+    blame: &Blame<'_>,
+    key: &str,
+    patterns: &[String],
+) -> ConfigError {
+    match (&e.line, &e.key) {
+        (None, None) if patterns.contains(&e.file) => {
+            blame.table("consul", key, format!("`{}`: {}", e.file, e.message))
+        }
+        _ => entry_error(e),
+    }
+}
+
 /// Whether `upstream` can join `upstreams`: a name and a port of its own, not the admin's. The
 /// error is the key to blame and why.
 fn check_upstream(
     upstream: &UpstreamConfig,
     upstreams: &[UpstreamConfig],
     admin_listen: SocketAddr,
-) -> Result<(), (&'static str, &'static str)> {
-    if upstreams
-        .iter()
-        .any(|u| u.destination_name == upstream.destination_name)
-    {
-        return Err(("destination_name", "used by two upstreams"));
+) -> Result<(), (&'static str, String)> {
+    let name = &upstream.destination_name;
+    if upstreams.iter().any(|u| u.destination_name == *name) {
+        return Err((
+            "destination_name",
+            format!("`{name}` is used by two upstreams"),
+        ));
     }
     let port = upstream.bind.port();
-    if port != 0 && upstreams.iter().any(|u| u.bind == upstream.bind) {
-        return Err(("local_bind_port", "used by two upstreams"));
+    if let Some(other) = upstreams.iter().find(|u| u.bind == upstream.bind) {
+        if port != 0 {
+            let message = format!(
+                "used by two upstreams ({} is also upstream `{}`'s)",
+                upstream.bind, other.destination_name
+            );
+            return Err(("local_bind_port", message));
+        }
     }
     if upstream.bind == admin_listen && admin_listen.port() != 0 {
-        return Err(("local_bind_port", "is the admin listener's port"));
+        let message = format!("is the admin listener's port ({admin_listen})");
+        return Err(("local_bind_port", message));
     }
     Ok(())
 }

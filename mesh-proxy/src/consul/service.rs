@@ -226,7 +226,10 @@ fn definition(ctx: &Ctx<'_>, value: &Value, path: &str) -> Result<ServiceDefinit
                 }
                 None => None,
             };
-            let proxy = match sidecar.as_ref().and_then(|s| s.get("proxy").map(|p| (s, p))) {
+            let proxy = match sidecar
+                .as_ref()
+                .and_then(|s| s.get("proxy").map(|p| (s, p)))
+            {
                 Some((sidecar, item)) => Some(Fields::read(
                     ctx,
                     &item.value,
@@ -239,7 +242,11 @@ fn definition(ctx: &Ctx<'_>, value: &Value, path: &str) -> Result<ServiceDefinit
         }
         Some("connect-proxy") => {
             let Some(item) = fields.get("proxy") else {
-                return Err(fields.error(ctx, "proxy", "a connect-proxy registration needs `proxy`"));
+                return Err(fields.error(
+                    ctx,
+                    "proxy",
+                    "a connect-proxy registration needs `proxy`",
+                ));
             };
             let proxy = Fields::read(ctx, &item.value, &fields.key("proxy"), PROXY_KEYS)?;
             let name = proxy.required(ctx, "destination_service_name")?;

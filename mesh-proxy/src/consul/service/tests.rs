@@ -140,7 +140,9 @@ fn a_broken_service_file_is_named_by_file_line_and_key() {
         "destination_name = \"authentication\"\n          destination_peer = \"other\"",
     );
     assert!(
-        error(&peer).contains("upstreams[0].destination_peer`: cluster-peering upstreams are not supported"),
+        error(&peer).contains(
+            "upstreams[0].destination_peer`: cluster-peering upstreams are not supported"
+        ),
         "{}",
         error(&peer)
     );
@@ -159,7 +161,9 @@ fn a_broken_service_file_is_named_by_file_line_and_key() {
     );
     let gateway = "service {\n  kind = \"terminating-gateway\"\n  name = \"gw\"\n}\n";
     assert!(
-        error(gateway).starts_with("api.hcl:2: key `service.kind`: a `terminating-gateway` registration has no upstreams"),
+        error(gateway).starts_with(
+            "api.hcl:2: key `service.kind`: a `terminating-gateway` registration has no upstreams"
+        ),
         "{}",
         error(gateway)
     );

@@ -6,6 +6,7 @@ mod gateway;
 mod locate;
 mod overrides;
 mod services;
+mod sidecar;
 mod validate;
 
 use std::net::{IpAddr, SocketAddr};
@@ -16,6 +17,7 @@ use lambda_mesh_adapter::PayloadFormat;
 use lambda_mesh_emulator::FunctionConfig;
 
 pub use overrides::{FlagValues, Overrides};
+pub(crate) use sidecar::display as display_identity;
 
 pub use crate::listener::ConnectionLimits;
 
@@ -60,6 +62,8 @@ pub struct Config {
     pub gateway: Option<GatewayConfig>,
     /// The services of `[consul] service_files`: who calls through the sidecar listeners.
     pub services: Vec<SidecarService>,
+    /// `[service]` and the service files' names: intentions on the sidecar path.
+    pub sidecar: SidecarIntentions,
     /// What loading noticed and did not refuse (logged at start and on reload, and by `--check`).
     pub warnings: Vec<String>,
 }
@@ -76,6 +80,44 @@ pub struct SidecarService {
     pub partition: Option<String>,
     /// The `destination_name` of each of its upstreams, in file order.
     pub upstreams: Vec<String>,
+}
+
+/// Intentions on the sidecar path: each upstream's caller (`[service]`, or the service file
+/// that registers it) and destination, the `service-intentions` entries and `[service]
+/// default_policy` (`allow` unless set). Advisory: the caller's own proxy enforces them.
+#[derive(Debug, Clone)]
+pub struct SidecarIntentions {
+    /// The upstreams whose requests are checked, by `destination_name`.
+    pub(crate) callers: Vec<SidecarCaller>,
+    /// Every `service-intentions` entry of `[consul] config_entries`.
+    pub(crate) intentions: Vec<crate::intentions::ServiceIntentions>,
+    /// What decides where no intention does.
+    pub(crate) default_policy: crate::intentions::Action,
+}
+
+/// Who calls through one upstream, and whom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SidecarCaller {
+    /// The upstream's `destination_name`.
+    pub upstream: String,
+    /// The calling service.
+    pub source: crate::identity::ServiceIdentity,
+    /// The destination service (its namespace and partition the upstream's, else the caller's).
+    pub destination: crate::identity::ServiceIdentity,
+}
+
+impl SidecarIntentions {
+    /// The caller of the upstream `destination_name`, when its requests are checked: it has a
+    /// caller, and there are intentions or a `deny` default to check (else nothing could refuse,
+    /// and the sidecar path stays exactly as without `[service]`).
+    pub fn caller(&self, destination_name: &str) -> Option<&SidecarCaller> {
+        if self.intentions.is_empty() && self.default_policy == crate::intentions::Action::Allow {
+            return None;
+        }
+        self.callers
+            .iter()
+            .find(|caller| caller.upstream == destination_name)
+    }
 }
 
 /// `[gateway]`: the terminating-gateway listener, its files read and checked.

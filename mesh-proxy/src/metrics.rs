@@ -35,7 +35,8 @@ pub struct UpstreamMetrics {
     stream_aborts: AtomicU64,
     responses_aborted: AtomicU64,
     in_flight: AtomicI64,
-    /// Set once the upstream is a gateway's linked service: only those have intention denials.
+    /// Set once the upstream is a gateway's linked service, or a sidecar upstream whose
+    /// intentions are checked: only those have intention denials.
     linked: AtomicBool,
     intention_denials: AtomicU64,
 }
@@ -150,7 +151,7 @@ impl Metrics {
             &mut out,
             "mesh_proxy_intention_denials_total",
             "counter",
-            "Gateway requests refused by intentions or the default policy, by linked service.",
+            "Requests refused by intentions or the default policy, by linked service or checked sidecar upstream.",
         );
         for (name, m) in map.iter().filter(|(_, m)| m.linked.load(Relaxed)) {
             let _ = writeln!(
@@ -244,7 +245,7 @@ impl UpstreamMetrics {
         self.linked.store(true, Relaxed);
     }
 
-    /// The gateway's intentions refused a request.
+    /// Intentions (the gateway's, or a sidecar upstream's) refused a request.
     pub fn intention_denial(&self) {
         self.intention_denials.fetch_add(1, Relaxed);
     }

@@ -15,7 +15,8 @@ use lambda_mesh_emulator::EmulatorError;
 use tokio::sync::watch;
 
 use self::assemble::{
-    bind, build, build_gateway, invokers, spawn_admin, spawn_gateway, spawn_upstream,
+    apply_sidecar_intentions, bind, build, build_gateway, invokers, spawn_admin, spawn_gateway,
+    spawn_upstream,
 };
 use crate::admin::AdminState;
 use crate::config::Config;
@@ -115,6 +116,7 @@ impl Proxy {
         let mut upstreams = BTreeMap::new();
         for upstream in &config.upstreams {
             let state = Arc::new(build(&config, upstream, &invokers, &admin.metrics)?);
+            apply_sidecar_intentions(&config, std::slice::from_ref(&state));
             let socket = bind(
                 &format!("upstream {}", upstream.destination_name),
                 upstream.bind,

@@ -12,7 +12,7 @@ mod record;
 mod response;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use http::{HeaderValue, Method, Request, Response};
 use hyper::body::Incoming;
@@ -25,6 +25,7 @@ use crate::error::ProxyError;
 use crate::invoker::{Backoff, Invoker, Target};
 use crate::metrics::UpstreamMetrics;
 
+pub(crate) use authorize::SidecarCheck;
 pub use limits::{MAX_HEADERS, MAX_HEADER_BYTES};
 
 /// Header carrying the request id (generated when the caller sent none).
@@ -43,6 +44,9 @@ pub(crate) struct Upstream {
     limiter: Arc<Semaphore>,
     metrics: Arc<UpstreamMetrics>,
     backoff: Backoff,
+    /// The sidecar path's intentions, when checked: set at start and by every reload, so a kept
+    /// upstream gets the new config's.
+    sidecar: RwLock<Option<Arc<SidecarCheck>>>,
 }
 
 /// One request's state as it passes the stages.
@@ -77,12 +81,29 @@ impl Upstream {
             invoker,
             metrics,
             backoff: Backoff::default(),
+            sidecar: RwLock::new(None),
         }
     }
 
     /// Its configuration.
     pub(crate) fn config(&self) -> &UpstreamConfig {
         &self.config
+    }
+
+    /// Check its requests against `check` from now on (`None`: stop checking).
+    pub(crate) fn set_sidecar(&self, check: Option<Arc<SidecarCheck>>) {
+        if check.is_some() {
+            self.metrics.mark_linked();
+        }
+        *self.sidecar.write().unwrap_or_else(|e| e.into_inner()) = check;
+    }
+
+    /// The sidecar intentions in force.
+    fn sidecar(&self) -> Option<Arc<SidecarCheck>> {
+        self.sidecar
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Serve one request: the stages, then the error mapping; the access log follows once the

@@ -31,6 +31,17 @@ pub(crate) struct FileConfig {
     pub gateway: Option<GatewayFile>,
     #[serde(default)]
     pub consul: ConsulFile,
+    pub service: Option<ServiceFile>,
+}
+
+/// `[service]`: the service this sidecar proxy belongs to, as intentions name it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ServiceFile {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub partition: Option<String>,
+    pub default_policy: Option<String>,
 }
 
 /// `[gateway]`: the terminating-gateway listener.

@@ -11,8 +11,8 @@ use super::file::{FileConfig, InvocationModeFile, UpstreamFile};
 use super::gateway::entry_error;
 use super::locate::{self, Location};
 use super::overrides::{check_url, parse_addr, parse_format};
-use super::services;
 use super::*;
+use super::{services, sidecar};
 use crate::consul;
 
 /// Names the place a semantic problem is in.
@@ -22,6 +22,11 @@ pub(super) struct Blame<'a> {
 }
 
 impl Blame<'_> {
+    /// The config file's name, as given.
+    pub(super) fn origin(&self) -> &str {
+        self.origin
+    }
+
     pub(super) fn at(&self, location: Location, message: impl Into<String>) -> ConfigError {
         ConfigError::File {
             file: self.origin.to_owned(),
@@ -139,6 +144,14 @@ pub(super) fn build(
             .map_err(|(key, m)| services::blame(&raw, key, &m))?;
         upstreams.push(upstream);
     }
+    let sidecar_intentions = sidecar::build(
+        file.service.as_ref(),
+        &definitions,
+        &upstreams,
+        &entries,
+        &blame,
+        &mut warnings,
+    )?;
     if upstreams.is_empty() && file.gateway.is_none() {
         return Err(blame.at(
             Location {
@@ -170,6 +183,7 @@ pub(super) fn build(
         functions,
         gateway,
         services: sidecar.services,
+        sidecar: sidecar_intentions,
         warnings,
     })
 }

@@ -324,3 +324,191 @@ fn meta_is_a_map_of_strings_within_consuls_limit() {
     };
     assert!(g.services.is_empty());
 }
+
+/// A service-defaults entry registering its function the Consul 1.12–1.14 way (line 6:
+/// `enabled`, 7: `arn`, 8: `payload-passthrough`, 9: `region`, 10: `invocation-mode`).
+const LEGACY: &str = r#"
+Kind     = "service-defaults"
+Name     = "orders"
+Protocol = "http"
+Meta = {
+  "serverless.consul.hashicorp.com/v1alpha1/lambda/enabled"             = "true"
+  "serverless.consul.hashicorp.com/v1alpha1/lambda/arn"                 = "arn:aws:lambda:eu-west-1:123456789012:function:orders"
+  "serverless.consul.hashicorp.com/v1alpha1/lambda/payload-passthrough" = "true"
+  "serverless.consul.hashicorp.com/v1alpha1/lambda/region"              = "eu-west-1"
+  "serverless.consul.hashicorp.com/v1alpha1/lambda/invocation-mode"     = "asynchronous"
+  team = "payments"
+}
+"#;
+
+fn legacy_lambda(text: &str) -> (Option<super::LambdaPatch>, Vec<String>) {
+    let (Entry::ServiceDefaults(d), warnings) = parsed(text) else {
+        panic!("{text}")
+    };
+    (d.lambda, warnings)
+}
+
+#[test]
+fn legacy_meta_keys_register_a_lambda_service() {
+    let (lambda, warnings) = legacy_lambda(LEGACY);
+    let lambda = lambda.expect("a function");
+    assert_eq!(
+        lambda.arn,
+        "arn:aws:lambda:eu-west-1:123456789012:function:orders"
+    );
+    assert!(lambda.payload_passthrough);
+    assert_eq!(lambda.invocation_mode, InvocationMode::Asynchronous);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    // Consul 1.12's own spelling of passthrough counts too; without either, an event is sent.
+    let misspelt = LEGACY.replace("payload-passthrough\"", "payload-passhthrough\"");
+    assert!(legacy_lambda(&misspelt).0.unwrap().payload_passthrough);
+    let without = LEGACY.replace("payload-passthrough\"", "other-key\"");
+    let (lambda, warnings) = legacy_lambda(&without);
+    assert!(!lambda.unwrap().payload_passthrough);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].starts_with("e.hcl:8: key `Meta.serverless.consul.hashicorp.com/v1alpha1/lambda/other-key`: not one of Consul's Lambda keys"), "{}", warnings[0]);
+    // No invocation-mode: synchronous. JSON works the same.
+    let sync = LEGACY.replace("\"asynchronous\"", "\"\"");
+    assert_eq!(
+        legacy_lambda(&sync).0.unwrap().invocation_mode,
+        InvocationMode::Synchronous
+    );
+    let json = r#"{"Kind": "service-defaults", "Name": "orders", "Meta": {
+        "serverless.consul.hashicorp.com/v1alpha1/lambda/enabled": "true",
+        "serverless.consul.hashicorp.com/v1alpha1/lambda/arn": "arn:aws:lambda:us-east-1:123456789012:function:f:live",
+        "serverless.consul.hashicorp.com/v1alpha1/lambda/region": "us-east-1"}}"#;
+    let p = super::parse_entry_with_warnings(json, "e.json").unwrap();
+    let Entry::ServiceDefaults(d) = p.entry else {
+        panic!()
+    };
+    let lambda = d.lambda.unwrap();
+    assert_eq!(
+        (lambda.arn.as_str(), lambda.payload_passthrough),
+        (
+            "arn:aws:lambda:us-east-1:123456789012:function:f:live",
+            false
+        )
+    );
+}
+
+#[test]
+fn legacy_enabled_and_passthrough_are_the_exact_string_true() {
+    // Anything but "true" leaves the service a plain service, as Consul does; the near misses
+    // that look on are warned about at their key.
+    for (value, warns) in [
+        ("\"True\"", true),
+        ("\"TRUE\"", true),
+        ("\"1\"", true),
+        ("true", true),
+        ("\"yes\"", true),
+        ("\"false\"", false),
+        ("\"\"", false),
+    ] {
+        let text = LEGACY.replacen("= \"true\"", &format!("= {value}"), 1);
+        let (lambda, warnings) = legacy_lambda(&text);
+        assert_eq!(lambda, None, "{value}");
+        assert_eq!(warnings.len(), usize::from(warns), "{value}: {warnings:?}");
+        if warns {
+            assert!(
+                warnings[0].starts_with(
+                    "e.hcl:6: key `Meta.serverless.consul.hashicorp.com/v1alpha1/lambda/enabled`"
+                ),
+                "{}",
+                warnings[0]
+            );
+            assert!(
+                warnings[0].contains("only for the exact string \"true\""),
+                "{}",
+                warnings[0]
+            );
+        }
+    }
+    // The HCL boolean is "1" after Consul's decoder: off, and the warning says why.
+    let (_, warnings) = legacy_lambda(&LEGACY.replacen("= \"true\"", "= true", 1));
+    assert!(warnings[0].contains("the boolean true"), "{}", warnings[0]);
+    // A passthrough near miss: the function is there, sent an event, with a warning.
+    let text = LEGACY.replace(
+        "payload-passthrough\" = \"true\"",
+        "payload-passthrough\" = \"True\"",
+    );
+    let (lambda, warnings) = legacy_lambda(&text);
+    assert!(!lambda.unwrap().payload_passthrough);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].starts_with("e.hcl:8: "), "{}", warnings[0]);
+    // Keys are case-sensitive: a capitalised prefix is ignored, with a warning.
+    let text = LEGACY.replace(
+        "\"serverless.consul.hashicorp.com/v1alpha1/lambda/enabled\"",
+        "\"Serverless.consul.hashicorp.com/v1alpha1/lambda/enabled\"",
+    );
+    let (lambda, warnings) = legacy_lambda(&text);
+    assert_eq!(lambda, None);
+    assert!(warnings[0].contains("case-sensitively"), "{warnings:?}");
+    // A differently cased invocation mode: async, as on the extension path, with a warning.
+    let (lambda, warnings) = legacy_lambda(&LEGACY.replace("\"asynchronous\"", "\"Asynchronous\""));
+    assert_eq!(
+        lambda.unwrap().invocation_mode,
+        InvocationMode::Asynchronous
+    );
+    assert!(warnings[0].starts_with("e.hcl:10: "), "{warnings:?}");
+    assert!(
+        warnings[0].contains("would invoke synchronously"),
+        "{warnings:?}"
+    );
+    // An unknown mode: synchronous, as Consul, with a warning.
+    let (lambda, warnings) = legacy_lambda(&LEGACY.replace("\"asynchronous\"", "\"later\""));
+    assert_eq!(lambda.unwrap().invocation_mode, InvocationMode::Synchronous);
+    assert!(
+        warnings[0].contains("invoking synchronously"),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn legacy_registration_errors_name_the_meta_key() {
+    let key = |name: &str| format!("Meta.serverless.consul.hashicorp.com/v1alpha1/lambda/{name}");
+    // arn and region are required once enabled: the error is at `enabled`.
+    for name in ["arn", "region"] {
+        let text = LEGACY.replace(&format!("lambda/{name}\""), "lambda/ignored\"");
+        let e = error(&text);
+        assert_eq!(
+            (e.line, e.key.clone()),
+            (Some(6), Some(key(name))),
+            "{name}"
+        );
+        assert!(e.message.contains("is required when"), "{e}");
+    }
+    // An empty value is as good as none.
+    let e = error(&LEGACY.replace("= \"eu-west-1\"", "= \"\""));
+    assert_eq!((e.line, e.key.clone()), (Some(6), Some(key("region"))));
+    let e = error(&LEGACY.replace(":function:orders\"", ":layer:orders\""));
+    assert_eq!((e.line, e.key.clone()), (Some(7), Some(key("arn"))));
+    assert!(e.message.contains("is not a Lambda function ARN"), "{e}");
+    let e = error(&LEGACY.replace("= \"eu-west-1\"", "= \"us-east-1\""));
+    assert_eq!((e.line, e.key.clone()), (Some(9), Some(key("region"))));
+    assert!(e.message.contains("cannot invoke it"), "{e}");
+    // Not enabled: nothing is required.
+    let off = LEGACY
+        .replacen("= \"true\"", "= \"false\"", 1)
+        .replace("lambda/arn\"", "lambda/ignored\"");
+    assert_eq!(legacy_lambda(&off).0, None);
+}
+
+#[test]
+fn the_extension_wins_over_legacy_meta_keys_with_a_warning() {
+    let both = LAMBDA.replace(
+        "Protocol = \"HTTP\"",
+        "Protocol = \"HTTP\"\nMeta = {\n  \"serverless.consul.hashicorp.com/v1alpha1/lambda/enabled\" = \"true\"\n  \"serverless.consul.hashicorp.com/v1alpha1/lambda/arn\" = \"arn:aws:lambda:us-east-1:123456789012:function:other\"\n  \"serverless.consul.hashicorp.com/v1alpha1/lambda/region\" = \"us-east-1\"\n}",
+    );
+    let (lambda, warnings) = legacy_lambda(&both);
+    assert_eq!(
+        lambda.unwrap().arn,
+        "arn:aws:lambda:eu-west-1:123456789012:function:orders:live"
+    );
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("e.hcl:5: key `Meta`")
+            && warnings[0].contains("the extension is used"),
+        "{}",
+        warnings[0]
+    );
+}

@@ -13,10 +13,11 @@ use super::{Invokers, Proxy, RunningGateway, Slot, StartError};
 use crate::admin::{self, AdminState};
 use crate::config::{Config, GatewayConfig};
 use crate::gateway::{Gateway, GatewayConnections, GatewaySlot};
+use crate::intentions::Intentions;
 use crate::invoker::{AwsClients, AwsError, Invoker, LocalInvoker};
 use crate::listener::{Limits, Listener};
 use crate::metrics::Metrics;
-use crate::upstream::Upstream;
+use crate::upstream::{SidecarCheck, Upstream};
 
 /// How often a replaced emulator checks whether its last request has finished.
 const RETIRE_POLL: Duration = Duration::from_millis(100);
@@ -124,6 +125,27 @@ pub(super) fn build(
         invoker,
         metrics.upstream(&upstream.destination_name),
     ))
+}
+
+/// Give each of `states` (the sidecar upstreams of `config`) the intentions its requests are
+/// checked against, or none.
+pub(super) fn apply_sidecar_intentions(config: &Config, states: &[Arc<Upstream>]) {
+    let sidecar = &config.sidecar;
+    let intentions = Arc::new(Intentions::new(
+        sidecar.intentions.clone(),
+        sidecar.default_policy,
+    ));
+    for state in states {
+        let check = sidecar
+            .caller(&state.config().destination_name)
+            .map(|caller| {
+                Arc::new(SidecarCheck {
+                    caller: caller.clone(),
+                    intentions: Arc::clone(&intentions),
+                })
+            });
+        state.set_sidecar(check);
+    }
 }
 
 /// The gateway's state: one upstream per linked service, built as a sidecar upstream is.

@@ -10,7 +10,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use super::assemble::{
-    bind, build, build_gateway, invokers, retire, spawn_admin, spawn_gateway, spawn_upstream,
+    apply_sidecar_intentions, bind, build, build_gateway, invokers, retire, spawn_admin,
+    spawn_gateway, spawn_upstream,
 };
 use super::{Invokers, Proxy, Running, Slot, StartError};
 use crate::config::Config;
@@ -67,6 +68,8 @@ impl Proxy {
             let old = std::mem::replace(&mut self.admin_listener, admin);
             tokio::spawn(old.stop(grace));
         }
+        // Kept upstreams too: their intentions are the new config's from here on.
+        apply_sidecar_intentions(&config, &states);
         let mut bound = Vec::new();
         self.swap_upstreams(&config, states, sockets, grace, &mut bound)?;
         self.swap_gateway(gateway, grace, &mut bound)?;

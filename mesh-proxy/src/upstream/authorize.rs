@@ -1,24 +1,41 @@
 //! Stage 2, authorize: whether this caller may reach this upstream, from the head alone (before
-//! the body is read and before any invoke). A sidecar listener's callers are local and trusted:
-//! its requests carry no [`Caller`] and pass. A gateway request carries the caller its
+//! the body is read and before any invoke). A sidecar listener's requests carry no [`Caller`]:
+//! they pass, unless the upstream has a [`SidecarCheck`] (`[service]` named the calling service
+//! and there are intentions or a `deny` default), whose intentions then decide on the normalized
+//! path as the gateway's do — advisory, since it is the caller's own proxy. A gateway request carries the caller its
 //! connection's verified certificate names, and is checked here in this order: the `Host` must
 //! not name another linked service (421), the path is normalized (400 when it cannot be), the
 //! intentions decide on the normalized path (403), and `x-forwarded-client-cert` is set.
+
+use std::sync::Arc;
 
 use http::uri::{PathAndQuery, Uri};
 use http::Request;
 
 use super::Upstream;
+use crate::config::SidecarCaller;
 use crate::error::ProxyError;
 use crate::gateway::Caller;
-use crate::intentions::{normalize_path, Action, RequestHead};
+use crate::intentions::{normalize_path, Action, Intentions, PathNormalization, RequestHead};
 use crate::xfcc::apply_xfcc;
+
+/// What a sidecar upstream's requests are checked against: who calls, whom, and the rules.
+#[derive(Debug)]
+pub(crate) struct SidecarCheck {
+    /// The calling service and the destination.
+    pub caller: SidecarCaller,
+    /// The intentions of the config in force.
+    pub intentions: Arc<Intentions>,
+}
 
 /// Allow or refuse; on a gateway request, also rewrite the path to its normalized form (the
 /// form the intentions matched, so the function sees what was authorized) and set XFCC.
 pub(super) fn check<B>(upstream: &Upstream, request: &mut Request<B>) -> Result<(), ProxyError> {
     let Some(caller) = request.extensions().get::<Caller>().cloned() else {
-        return Ok(());
+        return match upstream.sidecar() {
+            Some(check) => sidecar(upstream, &check, request),
+            None => Ok(()),
+        };
     };
     let policy = &caller.policy;
     let host = request
@@ -77,6 +94,56 @@ pub(super) fn check<B>(upstream: &Upstream, request: &mut Request<B>) -> Result<
     }
     apply_xfcc(request.headers_mut(), policy.xfcc, &caller.xfcc);
     Ok(())
+}
+
+/// A sidecar upstream's request under its intentions: the path normalized with Consul's defaults
+/// (and rewritten, so the function sees what was authorized), then decided.
+fn sidecar<B>(
+    upstream: &Upstream,
+    check: &SidecarCheck,
+    request: &mut Request<B>,
+) -> Result<(), ProxyError> {
+    let path =
+        normalize_path(request.uri().path(), &PathNormalization::default()).map_err(|e| {
+            ProxyError::BadRequest {
+                message: format!("request path refused: {e}"),
+            }
+        })?;
+    if path != request.uri().path() {
+        *request.uri_mut() = with_path(request.uri(), &path)?;
+    }
+    let SidecarCaller {
+        source,
+        destination,
+        ..
+    } = &check.caller;
+    let decision = check.intentions.decide(
+        source,
+        destination,
+        &RequestHead {
+            method: request.method(),
+            path: &path,
+            headers: request.headers(),
+        },
+    );
+    if decision.action == Action::Allow {
+        return Ok(());
+    }
+    upstream.metrics.intention_denial();
+    let error = ProxyError::IntentionDenied {
+        caller: crate::config::display_identity(source),
+        destination: crate::config::display_identity(destination),
+        by: decision.by,
+    };
+    tracing::warn!(
+        source = crate::config::display_identity(source).as_str(),
+        destination = crate::config::display_identity(destination).as_str(),
+        method = request.method().as_str(),
+        path = path.as_str(),
+        error = error.to_string().as_str(),
+        "intention denied (sidecar, advisory)"
+    );
+    Err(error)
 }
 
 /// `uri` with its path replaced and its query kept.

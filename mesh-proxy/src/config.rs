@@ -66,6 +66,18 @@ pub struct Config {
     pub sidecar: SidecarIntentions,
     /// What loading noticed and did not refuse (logged at start and on reload, and by `--check`).
     pub warnings: Vec<String>,
+    /// The files and directories it was read from: a change in any of them reloads it.
+    pub sources: Sources,
+}
+
+/// What a config depends on besides the environment and flags.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sources {
+    /// Files whose contents it was built from: the config file, the Consul files read, and the
+    /// gateway's `ca_file`, certificates and keys.
+    pub files: Vec<PathBuf>,
+    /// Directories whose listing decides which Consul files a wildcard pattern reads.
+    pub dirs: Vec<PathBuf>,
 }
 
 /// A service definition from `[consul] service_files`: the calling service whose sidecar
@@ -311,6 +323,8 @@ impl Config {
                 .collect();
         }
         let mut config = validate::build(file, &text, &origin, &base)?;
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        config.sources.files.insert(0, path);
         let env = Overrides::from_lookup(lookup)?;
         config.apply(&flags.clone().or(env));
         Ok(config)

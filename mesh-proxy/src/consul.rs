@@ -16,7 +16,7 @@ mod tree;
 use std::fmt;
 
 pub(crate) use entries::{LambdaPatch, ServiceDefaults, TerminatingGateway};
-pub(crate) use load::load;
+pub(crate) use load::{load, sources};
 pub(crate) use service::{load_services, ServiceDefinition, ServiceUpstream};
 
 use crate::intentions::ServiceIntentions;

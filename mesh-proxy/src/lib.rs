@@ -21,12 +21,13 @@ mod proxy;
 mod run;
 mod trace;
 mod upstream;
+mod watch;
 mod xfcc;
 
 pub use body::{Body, BoxError};
 pub use config::{
     AwsSettings, Config, ConfigError, FlagValues, GatewayConfig, GatewayService, InvocationMode,
-    LogFormat, Overrides, UpstreamConfig,
+    LogFormat, Overrides, Sources, UpstreamConfig,
 };
 #[doc(hidden)] // For the pyhcl differential test (tests/hcl_pyhcl.rs) only.
 pub use consul::hcl_to_json;

@@ -1,4 +1,5 @@
-//! The process around a [`Proxy`]: print the addresses, reload on SIGHUP, drain on SIGTERM/SIGINT.
+//! The process around a [`Proxy`]: print the addresses, reload on SIGHUP or when a file the config
+//! was read from changes, drain on SIGTERM/SIGINT.
 
 use std::io::Write as _;
 
@@ -6,9 +7,10 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::{Config, ConfigError};
 use crate::proxy::{Proxy, StartError};
+use crate::watch::{Snapshot, Watch};
 
-/// Run until SIGTERM or SIGINT; `reload` re-reads the config on SIGHUP (a bad one is logged and
-/// the old one keeps serving).
+/// Run until SIGTERM or SIGINT; `reload` re-reads the config on SIGHUP and when what its
+/// [`sources`](Config::sources) hold changes (a bad one is logged and the old one keeps serving).
 pub async fn run<R>(config: Config, reload: R) -> Result<(), StartError>
 where
     R: Fn() -> Result<Config, ConfigError>,
@@ -19,6 +21,9 @@ where
     let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_error)?;
     let mut hangup = signal(SignalKind::hangup()).map_err(signal_error)?;
     warn_about(&config);
+    // Read before starting, so a change during the start is a change.
+    let config_sources = config.sources.clone();
+    let applied = Snapshot::take(&config_sources);
     let mut proxy = Proxy::start(config).await?;
     for (name, addr) in proxy.upstream_addrs() {
         announce(&format!("upstream {name} listening on {addr}"));
@@ -28,33 +33,51 @@ where
     }
     announce(&format!("admin listening on {}", proxy.admin_addr()));
     tracing::info!(upstreams = proxy.upstream_addrs().len(), "mesh-proxy ready");
+    let mut watch = Watch::new(&config_sources, applied);
     loop {
-        tokio::select! {
+        let why = tokio::select! {
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
             _ = hangup.recv() => {
-                let config = match reload() {
-                    Ok(config) => config,
-                    Err(e) => {
-                        tracing::error!(error = %e, "reload rejected: bad config, the old one keeps serving");
-                        continue;
-                    }
-                };
-                warn_about(&config);
-                match proxy.reload(config).await {
-                    Ok(bound) => {
-                        for (name, addr) in bound {
-                            if name == "gateway" {
-                                announce(&format!("gateway listening on {addr}"));
-                            } else {
-                                announce(&format!("upstream {name} listening on {addr}"));
-                            }
-                        }
-                        tracing::info!("config reloaded");
-                    }
-                    Err(e) => tracing::error!(error = %e, "reload rejected, the old config keeps serving"),
-                }
+                tracing::info!("SIGHUP: reloading");
+                Snapshot::take(watch.sources())
             }
+            (now, changed) = watch.changed() => {
+                let changed: Vec<String> = changed.iter().map(|p| p.display().to_string()).collect();
+                tracing::info!(changed = %changed.join(", "), "files changed: reloading");
+                now
+            }
+        };
+        // What was read is what the next change is measured against, accepted or not: a rejected
+        // file is tried again when it changes again (or on SIGHUP).
+        watch.set_applied(why);
+        let config = match reload() {
+            Ok(config) => config,
+            Err(e) => {
+                tracing::error!(error = %e, "reload rejected: bad config, the old one keeps serving");
+                continue;
+            }
+        };
+        warn_about(&config);
+        let sources = config.sources.clone();
+        match proxy.reload(config).await {
+            Ok(bound) => {
+                for (name, addr) in bound {
+                    if name == "gateway" {
+                        announce(&format!("gateway listening on {addr}"));
+                    } else {
+                        announce(&format!("upstream {name} listening on {addr}"));
+                    }
+                }
+                if sources != *watch.sources() {
+                    // Other files now: what they hold is what was just loaded (close enough; a
+                    // change in the instant between is seen at the next event).
+                    watch.follow(&sources);
+                    watch.set_applied(Snapshot::take(&sources));
+                }
+                tracing::info!("config reloaded");
+            }
+            Err(e) => tracing::error!(error = %e, "reload rejected, the old config keeps serving"),
         }
     }
     tracing::info!(

@@ -65,6 +65,8 @@ pub struct MeshProxy {
     pub upstreams: HashMap<String, SocketAddr>,
     /// `admin listening on ADDR`.
     pub admin: SocketAddr,
+    /// `gateway listening on ADDR`, when it serves one.
+    pub gateway: Option<SocketAddr>,
 }
 
 impl MeshProxy {
@@ -78,12 +80,15 @@ impl MeshProxy {
         let process = Proc::spawn(command);
         let mut upstreams = HashMap::new();
         let mut admin = None;
+        let mut gateway = None;
         for line in process.lines_until("admin listening on ", START_LIMIT) {
             if let Some(rest) = line.strip_prefix("upstream ") {
                 let (name, addr) = rest
                     .split_once(" listening on ")
                     .unwrap_or_else(|| panic!("not an upstream line: {line}"));
                 upstreams.insert(name.to_owned(), addr.parse().expect("upstream address"));
+            } else if let Some(addr) = line.strip_prefix("gateway listening on ") {
+                gateway = Some(addr.parse().expect("gateway address"));
             } else if let Some(addr) = line.strip_prefix("admin listening on ") {
                 admin = Some(addr.parse().expect("admin address"));
             }
@@ -92,6 +97,7 @@ impl MeshProxy {
             process,
             upstreams,
             admin: admin.expect("an admin line"),
+            gateway,
         }
     }
 

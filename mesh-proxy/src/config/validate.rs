@@ -77,6 +77,7 @@ pub(super) fn build(
     base: &Path,
 ) -> Result<Config, ConfigError> {
     let blame = Blame { text, origin };
+    let sources = sources(&file, base);
     let log_format = match &file.log_format {
         Some(v) => parse_format(v).map_err(|m| blame.top("log_format", m))?,
         None => LogFormat::default(),
@@ -185,7 +186,28 @@ pub(super) fn build(
         services: sidecar.services,
         sidecar: sidecar_intentions,
         warnings,
+        sources,
     })
+}
+
+/// The files and directories `file` reads besides itself.
+fn sources(file: &FileConfig, base: &Path) -> Sources {
+    let mut sources = Sources::default();
+    let Sources { files, dirs } = &mut sources;
+    consul::sources(&file.consul.config_entries, base, files, dirs);
+    consul::sources(&file.consul.service_files, base, files, dirs);
+    if let Some(gateway) = &file.gateway {
+        files.push(base.join(gateway.ca_file.trim()));
+        for service in &gateway.services {
+            files.push(base.join(service.cert_file.trim()));
+            files.push(base.join(service.key_file.trim()));
+        }
+    }
+    files.sort();
+    files.dedup();
+    dirs.sort();
+    dirs.dedup();
+    sources
 }
 
 /// A Consul file error: one a `[consul] key` pattern names that cannot be read is blamed on the

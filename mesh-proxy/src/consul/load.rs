@@ -169,3 +169,30 @@ fn matches(pattern: &str, name: &str) -> bool {
     }
     p[i..].iter().all(|c| *c == '*')
 }
+
+/// What reading `patterns` depends on: the files they match now, and the directories whose
+/// listing decides what they match (the last literal directory before each pattern's first
+/// wildcard), so a new, renamed or removed file there is noticed.
+pub(crate) fn sources(
+    patterns: &[String],
+    base: &Path,
+    files: &mut Vec<PathBuf>,
+    dirs: &mut Vec<PathBuf>,
+) {
+    for pattern in patterns {
+        if let Ok(matched) = glob(pattern, base) {
+            files.extend(matched.into_iter().map(|(_, path)| path));
+        }
+        let Some(wild) = pattern.find(['*', '?']) else {
+            // A literal path: the file itself (also while it does not exist).
+            files.push(base.join(pattern));
+            continue;
+        };
+        let prefix = pattern[..wild].rsplit_once('/').map_or("", |(dir, _)| dir);
+        let dir = match (pattern.starts_with('/'), prefix) {
+            (true, "") => PathBuf::from("/"),
+            (_, prefix) => base.join(prefix),
+        };
+        dirs.push(dir);
+    }
+}

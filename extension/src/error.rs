@@ -46,11 +46,20 @@ pub enum ForwardError {
         /// What happened.
         reason: String,
     },
-    /// The service answered with something that is not valid HTTP/1.1.
+    /// The service answered with something that is not valid HTTP/1.1, or not a response the
+    /// extension can return (see [`crate::framing`]).
     #[error("the service sent a malformed response: {reason}")]
     BadResponse {
         /// What was wrong.
         reason: String,
+    },
+    /// The service closed (or reset) the connection after the request went out and before its
+    /// response was complete, as a crashing service does: a bad response, after which the
+    /// extension checks whether the service still accepts connections.
+    #[error("the service closed the connection {when}")]
+    Closed {
+        /// At which point of the exchange, e.g. "before answering".
+        when: String,
     },
 }
 
@@ -60,7 +69,7 @@ impl ForwardError {
         match self {
             ForwardError::Timeout { .. } => SERVICE_TIMEOUT,
             ForwardError::Unavailable { .. } => SERVICE_UNAVAILABLE,
-            ForwardError::BadResponse { .. } => BAD_RESPONSE,
+            ForwardError::BadResponse { .. } | ForwardError::Closed { .. } => BAD_RESPONSE,
         }
     }
 }

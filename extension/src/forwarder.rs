@@ -3,7 +3,13 @@
 //! A connection is reused only after a response was read to its end, and only while it has been
 //! idle less than [`IDLE_TIMEOUT`]. When a reused connection fails before the service sent a
 //! single byte (it closed the idle connection as the request went out), the request is sent once
-//! more on a fresh connection. A connection that timed out or errored is dropped, never reused.
+//! more on a fresh connection. A connection that timed out or errored is dropped, never reused,
+//! and so is one whose response's framing says so ([`crate::framing`]).
+//!
+//! Once the request went out, every failure is the service's: a head hyper cannot parse is a
+//! malformed response, and a connection closed or reset before the response was complete is
+//! [`ForwardError::Closed`] (both `LambdaMesh.BadServiceResponse`). Only failing to connect is
+//! [`ForwardError::Unavailable`].
 //!
 //! The connection ([`Peer::Service`]) sets `TCP_NODELAY` (our requests go out at once) and
 //! acknowledges what it reads at once (`TCP_QUICKACK`, re-armed after every read), so a service
@@ -13,7 +19,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use http::{Request, Response};
+use http::{Method, Request, Response};
 use hyper::body::Incoming;
 use lambda_mesh_adapter::error_chain;
 use tokio::time::{timeout_at, Instant};
@@ -23,6 +29,7 @@ use crate::connection::{
     ConnectError, Connection, Peer, MAX_SERVICE_BUF_SIZE, MAX_SERVICE_HEADERS,
 };
 use crate::error::ForwardError;
+use crate::framing::{frame, ServiceBody};
 
 /// Idle connections older than this are not reused: below the 5 s keep-alive of common servers
 /// (Node.js, gunicorn, uvicorn), so the service never closes one as the extension reuses it.
@@ -34,7 +41,20 @@ const READY_WAIT: Duration = Duration::from_millis(20);
 /// The connection a response arrived on; give it back with [`Forwarder::release`] once the
 /// response's body has been read to its end, or drop it to close the connection.
 #[derive(Debug)]
-pub struct Lease(Connection);
+pub struct Lease {
+    connection: Connection,
+    /// Whether the response's framing lets the connection carry another request.
+    reusable: bool,
+}
+
+impl Lease {
+    fn new(connection: Connection) -> Self {
+        Lease {
+            connection,
+            reusable: true,
+        }
+    }
+}
 
 /// The service's client.
 #[derive(Debug)]
@@ -59,9 +79,12 @@ impl Forwarder {
         self.idle = None;
     }
 
-    /// Returns a connection whose response was read to its end to the pool.
+    /// Returns a connection whose response was read to its end to the pool (or closes it, when
+    /// the response's framing does not allow another request on it).
     pub fn release(&mut self, lease: Lease) {
-        self.idle = Some((lease.0, Instant::now()));
+        if lease.reusable {
+            self.idle = Some((lease.connection, Instant::now()));
+        }
     }
 
     /// Sends `request` (its body `Bytes` or an event's [`lambda_mesh_adapter::EventBody`]) and
@@ -70,16 +93,23 @@ impl Forwarder {
         &mut self,
         request: Request<B>,
         deadline: Instant,
-    ) -> Result<(Response<Incoming>, Lease), ForwardError> {
+    ) -> Result<(Response<ServiceBody>, Lease), ForwardError> {
         let start = Instant::now();
         let timed_out = || ForwardError::Timeout {
             waited_ms: start.elapsed().as_millis(),
         };
-        let (response, lease) = timeout_at(deadline, self.send_with_retry(request))
+        let head = request.method() == Method::HEAD;
+        let (response, mut lease) = timeout_at(deadline, self.send_with_retry(request))
             .await
             .map_err(|_| timed_out())??;
         final_status(response.status())?;
-        Ok((response, lease))
+        let (mut parts, body) = response.into_parts();
+        let framing = frame(&mut parts.headers, parts.status, head)?;
+        lease.reusable = framing.reusable;
+        Ok((
+            Response::from_parts(parts, ServiceBody::new(body, framing)),
+            lease,
+        ))
     }
 
     async fn send_with_retry<B: Clone + Into<OutBody>>(
@@ -91,17 +121,17 @@ impl Forwarder {
             // Only a reused connection may need the request twice (the service closed it as the
             // request went out), so only here is it copied.
             match connection.sender().send_request(copy(&request)).await {
-                Ok(response) => return Ok((response, Lease(connection))),
+                Ok(response) => return Ok((response, Lease::new(connection))),
                 Err(error) if connection.bytes_read() == read_before => {
                     tracing::debug!(%error, "reused connection failed before any response byte; retrying on a fresh one");
                 }
-                Err(error) => return Err(self.classify(&error)),
+                Err(error) => return Err(classify(&error, true)),
             }
         }
         let mut connection = self.connect().await?;
         match connection.sender().send_request(outgoing(request)).await {
-            Ok(response) => Ok((response, Lease(connection))),
-            Err(error) => Err(self.classify(&error)),
+            Ok(response) => Ok((response, Lease::new(connection))),
+            Err(error) => Err(classify(&error, connection.bytes_read() > 0)),
         }
     }
 
@@ -137,32 +167,34 @@ impl Forwarder {
                 }
             })
     }
+}
 
-    /// Turns a failed exchange into the error reported to Lambda.
-    pub(crate) fn classify(&self, error: &hyper::Error) -> ForwardError {
-        if error.is_parse_too_large() {
-            // hyper says only "message head is too large": name the limits it ran into.
-            ForwardError::BadResponse {
-                reason: format!(
-                    "the response head is over the extension's limits of {MAX_SERVICE_HEADERS} headers or {} KiB ({})",
-                    MAX_SERVICE_BUF_SIZE / 1024,
-                    error_chain(error)
-                ),
-            }
-        } else if error.is_parse() || error.is_parse_status() {
-            ForwardError::BadResponse {
-                reason: error_chain(error),
-            }
-        } else if error.is_incomplete_message() {
-            ForwardError::Unavailable {
-                addr: self.addr,
-                reason: "the connection closed before the response was complete".to_owned(),
-            }
+/// Turns a failed exchange (the request sent, no complete response head yet; some bytes of one
+/// read when `answered`) into the error reported to Lambda.
+fn classify(error: &hyper::Error, answered: bool) -> ForwardError {
+    if error.is_parse_too_large() {
+        // hyper says only "message head is too large": name the limits it ran into.
+        ForwardError::BadResponse {
+            reason: format!(
+                "the response head is over the extension's limits of {MAX_SERVICE_HEADERS} headers or {} KiB ({})",
+                MAX_SERVICE_BUF_SIZE / 1024,
+                error_chain(error)
+            ),
+        }
+    } else if error.is_parse() || error.is_parse_status() {
+        ForwardError::BadResponse {
+            reason: error_chain(error),
+        }
+    } else {
+        // Closed, reset, or the connection's task gone: the service broke off the exchange.
+        tracing::debug!(error = %error_chain(error), answered, "service connection failed before a response head");
+        let when = if answered {
+            "in the middle of the response head"
         } else {
-            ForwardError::Unavailable {
-                addr: self.addr,
-                reason: error_chain(error),
-            }
+            "before answering"
+        };
+        ForwardError::Closed {
+            when: when.to_owned(),
         }
     }
 }

@@ -158,8 +158,7 @@ impl Handler {
         let streamed = self.config.invoke_mode == InvokeMode::ResponseStream
             && reply.shape != EventShape::PassThrough;
         if streamed {
-            let service = self.forwarder.addr();
-            let lease = stream::respond(runtime, &reply, response, lease, service).await?;
+            let lease = stream::respond(runtime, &reply, response, lease).await?;
             if let Some(lease) = lease {
                 self.forwarder.release(lease);
             }
@@ -194,7 +193,8 @@ impl Handler {
     }
 
     /// Reports `error` for invocation `id`: the one place invocation errors go to Lambda. A
-    /// service that refuses connections for longer than [`GONE_GRACE`] is gone.
+    /// service that refuses connections for longer than [`GONE_GRACE`] is gone (checked after it
+    /// refused one or closed one mid-exchange, as a crashing service does).
     async fn report(
         &mut self,
         runtime: &mut RuntimeApi,
@@ -207,7 +207,9 @@ impl Handler {
         runtime.respond_error(id, &ErrorReport::of(&error)).await?;
         let unavailable = matches!(
             error,
-            InvocationError::Forward(ForwardError::Unavailable { .. })
+            InvocationError::Forward(
+                ForwardError::Unavailable { .. } | ForwardError::Closed { .. }
+            )
         );
         if unavailable && self.service_gone().await {
             return Ok(Outcome::ServiceGone(format!(

@@ -82,13 +82,13 @@ async fn a_service_past_the_deadline_is_a_timeout_and_the_next_invocation_works(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crash_mid_request_is_service_unavailable_and_the_next_invocation_works() {
+async fn a_crash_mid_request_is_a_bad_service_response_and_the_next_invocation_works() {
     let rs = Rust::start().await;
     // The service drops the connection without answering.
     let response = rs.invoke(&get("/crash", "")).await;
     assert_eq!(
         harness::error_type(&response),
-        "LambdaMesh.ServiceUnavailable"
+        "LambdaMesh.BadServiceResponse"
     );
     let response = rs.invoke(&get("/hello", "name=after")).await;
     assert_eq!(
@@ -324,7 +324,7 @@ async fn python_crash_recycles_the_environment() {
     assert!(response.function_error.is_some());
     let payload = String::from_utf8_lossy(&response.payload).into_owned();
     assert!(
-        payload.contains("LambdaMesh.ServiceUnavailable") || payload.contains("Runtime.ExitError"),
+        payload.contains("LambdaMesh.BadServiceResponse") || payload.contains("Runtime.ExitError"),
         "{payload}"
     );
     // The environment whose service died is never handed the next invocation: a fresh one answers.
@@ -408,7 +408,7 @@ async fn streaming_first_chunk_arrives_before_the_service_finishes() {
     }
     let error = error.expect("the mid-stream failure is reported");
     assert_eq!(
-        error.error_code, "LambdaMesh.ServiceUnavailable",
+        error.error_code, "LambdaMesh.BadServiceResponse",
         "{error:?}"
     );
     emulator.shutdown().await;

@@ -1,5 +1,6 @@
 //! The forwarder against a raw TCP service that misbehaves on purpose: keep-alive reuse, the one
-//! retry on a fresh connection, no reuse after a timeout, malformed and broken responses.
+//! retry on a fresh connection, no reuse after a timeout, malformed and broken responses, and how
+//! a body is delimited when `Transfer-Encoding` is present (RFC 9112 §6.3).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -21,6 +22,8 @@ use tokio::time::Instant;
 enum Act {
     /// These bytes as the answer, the connection kept open.
     Send(Vec<u8>),
+    /// These bytes, then close (a service crashing mid-response).
+    SendAndClose(&'static [u8]),
     /// A valid keep-alive answer.
     Answer,
     /// Close without a byte.
@@ -92,6 +95,10 @@ async fn connection(mut stream: TcpStream, c: usize, script: fn(usize, usize) ->
                     return;
                 }
             }
+            Act::SendAndClose(bytes) => {
+                let _ = stream.write_all(bytes).await;
+                return;
+            }
             Act::Close => return,
             Act::Partial => {
                 let _ = stream.write_all(b"HTTP/1.1 2").await;
@@ -121,12 +128,40 @@ fn soon() -> Instant {
     Instant::now() + Duration::from_secs(5)
 }
 
-/// Sends a GET and reads the body; the connection goes back to the pool.
+/// Sends a GET and reads the body (by `deadline`); the connection goes back to the pool.
 async fn fetch(forwarder: &mut Forwarder, deadline: Instant) -> Result<String, ForwardError> {
     let (response, lease) = forwarder.send(get(), deadline).await?;
-    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let body = tokio::time::timeout_at(deadline, response.into_body().collect())
+        .await
+        .map_err(|_| ForwardError::Timeout { waited_ms: 0 })??
+        .to_bytes();
     forwarder.release(lease);
     Ok(String::from_utf8(body.to_vec()).unwrap())
+}
+
+/// Long enough for any answer on 127.0.0.1, short enough that a response read until a close that
+/// never comes fails the test quickly.
+fn briefly() -> Instant {
+    Instant::now() + Duration::from_secs(1)
+}
+
+/// Connection 0 answers its first request with `hostile`; every other request gets a valid
+/// answer. Asserts the exact error, a message that says `what` without the service's address,
+/// and that the next request is served on a fresh connection.
+async fn fails_then_serves(script: fn(usize, usize) -> Act, what: &str) {
+    let service = raw(script).await;
+    let mut forwarder = Forwarder::new(service.addr);
+    let error = fetch(&mut forwarder, briefly()).await.unwrap_err();
+    assert_eq!(
+        error.error_type(),
+        "LambdaMesh.BadServiceResponse",
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(message.contains(what), "{message}");
+    assert!(!message.contains("127.0.0.1"), "{message}");
+    assert_eq!(fetch(&mut forwarder, briefly()).await.unwrap(), "c1n0");
+    assert_eq!(service.connections.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]
@@ -166,7 +201,7 @@ async fn a_fresh_connection_that_closes_is_not_retried() {
     let error = fetch(&mut forwarder, soon()).await.unwrap_err();
     assert_eq!(
         error.error_type(),
-        "LambdaMesh.ServiceUnavailable",
+        "LambdaMesh.BadServiceResponse",
         "{error}"
     );
     assert_eq!(service.connections.load(Ordering::SeqCst), 1);
@@ -189,12 +224,12 @@ async fn a_reused_connection_that_sent_part_of_a_response_is_not_retried() {
     let mut forwarder = Forwarder::new(service.addr);
     fetch(&mut forwarder, soon()).await.unwrap();
     let error = fetch(&mut forwarder, soon()).await.unwrap_err();
+    assert!(matches!(error, ForwardError::Closed { .. }), "{error:?}");
     assert!(
-        matches!(
-            error,
-            ForwardError::Unavailable { .. } | ForwardError::BadResponse { .. }
-        ),
-        "{error:?}"
+        error
+            .to_string()
+            .contains("in the middle of the response head"),
+        "{error}"
     );
     assert_eq!(service.connections.load(Ordering::SeqCst), 1);
 }
@@ -317,4 +352,158 @@ async fn a_response_head_over_the_limits_is_a_bad_response_naming_them() {
         assert!(text.contains("1000 headers"), "{text}");
         assert!(text.contains("96 KiB"), "{text}");
     }
+}
+
+#[tokio::test]
+async fn identity_with_a_content_length_is_read_by_its_length() {
+    let service = raw(|c, _| {
+        if c == 0 {
+            Act::Send(
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: identity\r\ncontent-length: 5\r\n\r\nhello"
+                    .to_vec(),
+            )
+        } else {
+            Act::Answer
+        }
+    })
+    .await;
+    let mut forwarder = Forwarder::new(service.addr);
+    let (response, lease) = forwarder.send(get(), briefly()).await.unwrap();
+    assert!(response.headers().get("transfer-encoding").is_none());
+    assert_eq!(response.headers()["content-length"], "5");
+    let body = tokio::time::timeout_at(briefly(), response.into_body().collect())
+        .await
+        .expect("the body ends at its length, not at a close that never comes")
+        .unwrap()
+        .to_bytes();
+    assert_eq!(&body[..], b"hello");
+    forwarder.release(lease);
+    // hyper still reads that connection until it closes: the next request goes on a fresh one.
+    assert_eq!(fetch(&mut forwarder, briefly()).await.unwrap(), "c1n0");
+    assert_eq!(service.connections.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn identity_with_a_short_content_length_is_a_bad_response() {
+    fails_then_serves(
+        |c, _| match c {
+            0 => Act::SendAndClose(
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: identity\r\ncontent-length: 10\r\n\r\nabc",
+            ),
+            _ => Act::Answer,
+        },
+        "closed the connection before the end of the response body (10 bytes by its Content-Length)",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn chunked_wins_over_a_content_length_which_is_dropped_with_the_connection() {
+    let service = raw(|c, _| {
+        if c == 0 {
+            Act::Send(
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 100\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                    .to_vec(),
+            )
+        } else {
+            Act::Answer
+        }
+    })
+    .await;
+    let mut forwarder = Forwarder::new(service.addr);
+    let (response, lease) = forwarder.send(get(), briefly()).await.unwrap();
+    assert!(response.headers().get("content-length").is_none());
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"hello");
+    forwarder.release(lease);
+    assert_eq!(fetch(&mut forwarder, briefly()).await.unwrap(), "c1n0");
+    assert_eq!(service.connections.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_transfer_coding_other_than_chunked_last_is_a_bad_response_at_once() {
+    fails_then_serves(
+        |c, _| match c {
+            0 => Act::Send(
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\ncontent-length: 3\r\n\r\nabc"
+                    .to_vec(),
+            ),
+            _ => Act::Answer,
+        },
+        "Transfer-Encoding `gzip`",
+    )
+    .await;
+    fails_then_serves(
+        |c, _| match c {
+            0 => Act::Send(
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked, identity\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+                    .to_vec(),
+            ),
+            _ => Act::Answer,
+        },
+        "Transfer-Encoding `chunked, identity`",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn garbage_is_a_bad_response_and_the_next_request_is_served() {
+    fails_then_serves(
+        |c, _| match c {
+            0 => Act::Garbage,
+            _ => Act::Answer,
+        },
+        "malformed",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_short_content_length_is_a_bad_response_and_the_next_request_is_served() {
+    fails_then_serves(
+        |c, _| match c {
+            0 => Act::SendAndClose(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc"),
+            _ => Act::Answer,
+        },
+        "closed the connection before the end of the response body (10 bytes by its Content-Length)",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_chunked_body_cut_short_is_a_bad_response_and_the_next_request_is_served() {
+    fails_then_serves(
+        |c, _| match c {
+            0 => {
+                Act::SendAndClose(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhel")
+            }
+            _ => Act::Answer,
+        },
+        "closed the connection before the end of the response body",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_half_head_is_a_bad_response_and_the_next_request_is_served() {
+    fails_then_serves(
+        |c, _| match c {
+            0 => Act::SendAndClose(b"HTTP/1.1 200 OK\r\ncontent-le"),
+            _ => Act::Answer,
+        },
+        "closed the connection in the middle of the response head",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_crash_mid_request_is_a_bad_response_and_the_next_request_is_served() {
+    fails_then_serves(
+        |c, _| match c {
+            0 => Act::Close,
+            _ => Act::Answer,
+        },
+        "closed the connection before answering",
+    )
+    .await;
 }

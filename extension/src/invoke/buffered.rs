@@ -6,7 +6,6 @@ use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{Method, Response};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use lambda_mesh_adapter::{
     body_is_binary, encode_response, EventShape, ResultWriter, MAX_SYNC_RESPONSE_BYTES,
 };
@@ -17,6 +16,7 @@ use crate::buffer::ReadError;
 use crate::compression::compress_response;
 use crate::error::{ForwardError, InvocationError, MAX_BUFFERED_BODY_BYTES};
 use crate::forwarder::Lease;
+use crate::framing::ServiceBody;
 use crate::headers::strip_hop_by_hop;
 use crate::runtime_api::RuntimeApi;
 
@@ -26,7 +26,7 @@ impl Handler {
         &mut self,
         runtime: &mut RuntimeApi,
         reply: Reply<'_>,
-        response: Response<Incoming>,
+        response: Response<ServiceBody>,
         lease: Lease,
     ) -> Result<(), Failed> {
         let (mut parts, body) = response.into_parts();
@@ -48,7 +48,7 @@ impl Handler {
                 self.forwarder.release(lease);
                 body
             }
-            Ok(Err(ReadError::Body(error))) => return Err(self.forwarder.classify(&error).into()),
+            Ok(Err(ReadError::Body(error))) => return Err(error.into()),
             Ok(Err(ReadError::TooLarge)) => return Err(InvocationError::BodyTooLarge.into()),
             Err(_) => return Err(timed_out(reply.start).into()),
         };
@@ -114,7 +114,7 @@ impl Handler {
         &mut self,
         runtime: &mut RuntimeApi,
         reply: &Reply<'_>,
-        response: Response<Incoming>,
+        response: Response<ServiceBody>,
         lease: Lease,
         length: usize,
     ) -> Result<(), Failed> {
@@ -134,7 +134,7 @@ impl Handler {
                     writer.push(&data);
                 }
             }
-            Ok::<_, hyper::Error>(received)
+            Ok::<_, ForwardError>(received)
         };
         match timeout_at(reply.deadline, read).await {
             Ok(Ok(received)) if received == length => self.forwarder.release(lease),
@@ -144,7 +144,7 @@ impl Handler {
                 }
                 .into())
             }
-            Ok(Err(error)) => return Err(self.forwarder.classify(&error).into()),
+            Ok(Err(error)) => return Err(error.into()),
             Err(_) => return Err(timed_out(start).into()),
         }
         let result = Bytes::from(writer.finish());

@@ -6,7 +6,6 @@ use http::header::{HeaderMap, HeaderValue};
 use http::Response;
 use http_body::Frame;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use lambda_mesh_adapter::{encode_stream_prelude, Bytes, HTTP_INTEGRATION_RESPONSE_CONTENT_TYPE};
 use tokio::sync::mpsc;
 use tokio::time::{timeout_at, Instant};
@@ -15,20 +14,20 @@ use super::{Failed, Reply};
 use crate::body::OutBody;
 use crate::error::{ErrorReport, ForwardError, InvocationError};
 use crate::forwarder::Lease;
+use crate::framing::ServiceBody;
 use crate::headers::strip_hop_by_hop;
 use crate::runtime_api::{RuntimeApi, STREAM_ERROR_BODY_TRAILER, STREAM_ERROR_TYPE_TRAILER};
 
 /// Chunks buffered between the service and Lambda; small, so a slow reader slows the service.
 const CHANNEL_CHUNKS: usize = 8;
 
-/// Streams `response` as the invocation's result (the service at `service` sends it). Returns
-/// the connection when the service's body was read to its end.
+/// Streams `response` as the invocation's result. Returns the connection when the service's body
+/// was read to its end.
 pub(super) async fn respond(
     runtime: &mut RuntimeApi,
     reply: &Reply<'_>,
-    response: Response<Incoming>,
+    response: Response<ServiceBody>,
     lease: Lease,
-    service: std::net::SocketAddr,
 ) -> Result<Option<Lease>, Failed> {
     let (mut parts, mut body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
@@ -55,10 +54,6 @@ pub(super) async fn respond(
                     }
                 }
                 Ok(Some(Err(error))) => {
-                    let error = ForwardError::Unavailable {
-                        addr: service,
-                        reason: format!("the response body broke off: {error}"),
-                    };
                     send_error_trailers(&tx, error.into(), &request_id).await;
                     return None;
                 }

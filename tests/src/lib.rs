@@ -1,7 +1,8 @@
 //! End-to-end tests across the lambda-mesh crates (see `tests/tests/`), and the test support every
 //! crate's integration tests share, each helper once: the workspace's paths and binaries, child
-//! processes, free ports, a fake Lambda Runtime/Extensions API, a small Rust HTTP service, layers,
-//! functions and events, the emulator in-process, HTTP clients and a recording proxy.
+//! processes, free ports, a fake Lambda Runtime/Extensions API, a small Rust HTTP service, a raw
+//! one that lies on purpose (fault injection), layers, functions and events, the emulator
+//! in-process, HTTP clients and a recording proxy.
 //!
 //! Test support: a panic is a test failure, so helpers panic with a message instead of returning
 //! errors, and `unwrap`/`expect` are the right tools here.
@@ -14,6 +15,7 @@ pub mod emulator;
 pub mod events;
 pub mod fake_api;
 pub mod functions;
+pub mod hostile;
 pub mod layer;
 pub mod mesh_proxy;
 pub mod metrics;

@@ -151,6 +151,8 @@ pub struct GatewayConfig {
     pub xfcc: crate::xfcc::XfccMode,
     /// `merge_slashes`, `path_with_escaped_slashes`, `insecure_disable_path_normalization`.
     pub(crate) normalization: crate::intentions::PathNormalization,
+    /// The TLS versions and TLS 1.2 suites the listener speaks.
+    pub(crate) tls: crate::listener::tls::policy::TlsPolicy,
     /// The linked services served, in file order.
     pub services: Vec<GatewayService>,
     /// Every `service-intentions` entry read from `[consul] config_entries`.

@@ -66,7 +66,8 @@ impl Gateway {
         upstreams: HashMap<ServiceIdentity, Arc<Upstream>>,
     ) -> Result<Gateway, TlsConfigError> {
         let leaves: Vec<_> = config.services.iter().map(|s| s.leaf.clone()).collect();
-        let acceptor = TlsAcceptor::new(config.trust_domain.clone(), &config.anchors, &leaves)?;
+        let acceptor = TlsAcceptor::new(config.trust_domain.clone(), &config.anchors, &leaves)?
+            .with_policy(&config.tls)?;
         let mut names = HashMap::new();
         for service in &config.services {
             let identity = service.identity();

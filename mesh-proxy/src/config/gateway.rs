@@ -178,6 +178,7 @@ pub(super) fn build(
         default_policy,
         xfcc,
         normalization,
+        tls: crate::listener::tls::policy::TlsPolicy::default(),
         services,
         intentions: entries.intentions.clone(),
     })

@@ -9,6 +9,7 @@
 //! when it resumes).
 
 mod load;
+pub(crate) mod policy;
 mod resolve;
 mod verify;
 
@@ -28,6 +29,7 @@ pub use load::{PemFile, ServiceLeaf, TlsConfigError, TrustAnchors};
 pub use verify::PeerRejected;
 
 use crate::identity::ServiceIdentity;
+use policy::TlsPolicy;
 use resolve::SniResolver;
 use verify::SpiffeClientVerifier;
 
@@ -124,7 +126,7 @@ impl TlsAcceptor {
                 .build()?;
         let verifier = Arc::new(SpiffeClientVerifier::new(webpki, trust_domain.clone()));
         let resolver = Arc::new(SniResolver::new(services)?);
-        let config = server_config(verifier.clone(), resolver.clone())?;
+        let config = server_config(verifier.clone(), resolver.clone(), &TlsPolicy::default())?;
         Ok(TlsAcceptor {
             config,
             resolver,
@@ -138,6 +140,13 @@ impl TlsAcceptor {
     pub fn with_handshake_timeout(mut self, timeout: Duration) -> TlsAcceptor {
         self.handshake_timeout = timeout;
         self
+    }
+
+    /// Speak only the versions and TLS 1.2 suites of `policy` (the `mesh` entry's
+    /// `TLS.Incoming`). Builds a new `ServerConfig`, so its session caches start empty too.
+    pub(crate) fn with_policy(mut self, policy: &TlsPolicy) -> Result<TlsAcceptor, TlsConfigError> {
+        self.config = server_config(self.verifier.clone(), self.resolver.clone(), policy)?;
+        Ok(self)
     }
 
     /// Serve these leaves from the next handshake on (leaf rotation; open connections keep
@@ -259,9 +268,10 @@ impl HandshakeError {
 fn server_config(
     verifier: Arc<dyn ClientCertVerifier>,
     resolver: Arc<dyn ResolvesServerCert>,
+    policy: &TlsPolicy,
 ) -> Result<Arc<ServerConfig>, TlsConfigError> {
-    let mut config = ServerConfig::builder_with_provider(Arc::new(provider()))
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+    let mut config = ServerConfig::builder_with_provider(Arc::new(policy.apply(provider())))
+        .with_protocol_versions(&policy.versions())?
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(resolver);
     config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();

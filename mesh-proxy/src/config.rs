@@ -5,8 +5,10 @@ mod file;
 mod gateway;
 mod locate;
 mod overrides;
+mod region;
 mod services;
 mod sidecar;
+mod target;
 mod validate;
 
 use std::net::{IpAddr, SocketAddr};
@@ -324,17 +326,26 @@ impl Config {
                 .map(|p| p.display().to_string())
                 .collect();
         }
-        let mut config = validate::build(file, &text, &origin, &base)?;
+        let (mut config, regionless) = validate::build(file, &text, &origin, &base)?;
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         config.sources.files.insert(0, path);
-        let env = Overrides::from_lookup(lookup)?;
+        let env = Overrides::from_lookup(&lookup)?;
         config.apply(&flags.clone().or(env));
+        // A bare name AWS Lambda is called with needs a region from somewhere; else the first
+        // call would fail (or go where the SDK's last resort says).
+        if let Some(first) = regionless.into_iter().next() {
+            if region::ambient(&config.aws, &lookup).is_none() {
+                return Err(first);
+            }
+        }
         Ok(config)
     }
 
     /// Parse and validate TOML text: `origin` names it in errors, `base` resolves function paths.
+    /// The environment is not read, so a bare function name without a region passes here;
+    /// [`Config::load`] refuses it.
     pub fn from_toml_str(text: &str, origin: &str, base: &Path) -> Result<Config, ConfigError> {
-        validate::build(parse_file(text, origin)?, text, origin, base)
+        validate::build(parse_file(text, origin)?, text, origin, base).map(|(config, _)| config)
     }
 
     /// Every upstream the config invokes functions for: the sidecar listeners', then the

@@ -239,6 +239,8 @@ code = "CODE"
         ("bad address", format!("{base}local_bind_address = \"nope\"\n")),
         ("bad arn", base.replace("\"f\"", "\"arn:aws:s3:::bucket\"")),
         ("bad function", base.replace("\"f\"", "\"f g\"")),
+        ("short account", base.replace("\"f\"", "\"arn:aws:lambda:us-east-1:12345:function:f\"")),
+        ("unknown region", base.replace("\"f\"", "\"arn:aws:lambda:mars-1:123456789012:function:f\"")),
         ("qualifier mismatch", base.replace("\"f\"", "\"arn:aws:lambda:us-east-1:123456789012:function:f:1\"") + "qualifier = \"2\"\n"),
         ("bad mode", format!("{base}invocation_mode = \"ASYNCHRONOUS\"\n")),
         ("passthrough vs format", format!("{base}payload_passthrough = true\npayload_format = \"envoy\"\n")),

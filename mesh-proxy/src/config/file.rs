@@ -2,6 +2,7 @@
 
 use lambda_mesh_adapter::PayloadFormat;
 use lambda_mesh_emulator::FunctionConfig;
+use serde::de::{self, Deserializer, Unexpected, Visitor};
 use serde::Deserialize;
 
 /// The whole file.
@@ -116,6 +117,7 @@ pub(crate) struct AwsFile {
 pub(crate) struct UpstreamFile {
     pub destination_name: String,
     pub local_bind_address: Option<String>,
+    #[serde(deserialize_with = "port")]
     pub local_bind_port: u16,
     pub function: String,
     pub qualifier: Option<String>,
@@ -134,4 +136,28 @@ pub(crate) struct UpstreamFile {
 pub(crate) enum InvocationModeFile {
     Synchronous,
     Asynchronous,
+}
+
+/// A port number, refused in words a person reads ("a port number 1–65535") rather than serde's
+/// `expected u16`. 0 stays accepted: it picks a free port.
+fn port<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u16, D::Error> {
+    deserializer.deserialize_any(PortVisitor)
+}
+
+struct PortVisitor;
+
+impl Visitor<'_> for PortVisitor {
+    type Value = u16;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a port number 1–65535 (or 0 for a free one)")
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<u16, E> {
+        u16::try_from(v).map_err(|_| E::invalid_value(Unexpected::Signed(v), &self))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<u16, E> {
+        u16::try_from(v).map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &self))
+    }
 }

@@ -10,6 +10,7 @@ use lambda_mesh_adapter::PayloadFormat;
 
 use super::file::{GatewayFile, GatewayServiceFile, InvocationModeFile};
 use super::overrides::parse_addr;
+use super::target::Targets;
 use super::validate::{invocation, non_empty, Blame, InvocationKeys};
 use super::{ConfigError, GatewayConfig, GatewayService, InvocationMode, UpstreamConfig};
 use crate::consul::{Entries, EntryError, LambdaPatch, ServiceDefaults, TerminatingGateway};
@@ -23,23 +24,31 @@ const SERVICES: &str = "gateway.service";
 /// Consul's default namespace.
 pub(super) const DEFAULT_NAMESPACE: &str = "default";
 
+/// The listeners already taken, which the gateway's `listen` must not be.
+pub(super) struct Taken<'a> {
+    /// `[admin] listen`.
+    pub admin_listen: SocketAddr,
+    /// The sidecar upstreams.
+    pub upstreams: &'a [UpstreamConfig],
+}
+
 pub(super) fn build(
     raw: GatewayFile,
     entries: &Entries,
     warnings: &mut Vec<String>,
     blame: &Blame<'_>,
     base: &Path,
-    admin_listen: SocketAddr,
-    upstreams: &[UpstreamConfig],
+    taken: Taken<'_>,
+    targets: &mut Targets,
 ) -> Result<GatewayConfig, ConfigError> {
     let at = |key: &str, message: &str| blame.table(TABLE, key, message);
     let name = checked_name(&raw.name).map_err(|m| at("name", m))?;
     let listen = parse_addr(&raw.listen).map_err(|m| at("listen", &m))?;
     if listen.port() != 0 {
-        if listen == admin_listen {
+        if listen == taken.admin_listen {
             return Err(at("listen", "is the admin listener's port"));
         }
-        if upstreams.iter().any(|u| u.bind == listen) {
+        if taken.upstreams.iter().any(|u| u.bind == listen) {
             return Err(at("listen", "is an [[upstream]]'s local_bind_port"));
         }
     }
@@ -145,7 +154,7 @@ pub(super) fn build(
             .iter()
             .find(|d| defaults_for(d, &identity));
         let keys = invocation_keys(service, defaults, warnings).map_err(|m| err("function", &m))?;
-        let upstream = invocation(service_name, listen, keys, &err)?;
+        let upstream = invocation(service_name, listen, keys, &err, targets)?;
         services.push(GatewayService { leaf, upstream });
     }
     if let Some(gateway) = linked {

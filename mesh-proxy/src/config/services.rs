@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::file::InvocationModeFile;
 use super::gateway::{checked_name, entry_payload, DEFAULT_NAMESPACE};
+use super::target::Targets;
 use super::validate::{invocation, InvocationKeys};
 use super::{ConfigError, InvocationMode, SidecarService, UpstreamConfig, DEFAULT_BIND_ADDRESS};
 use crate::consul::{Entries, ServiceDefaults, ServiceDefinition, ServiceUpstream};
@@ -32,6 +33,7 @@ pub(super) fn build(
     configured: &[UpstreamConfig],
     origin: &str,
     warnings: &mut Vec<String>,
+    targets: &mut Targets,
 ) -> Result<FromServices, ConfigError> {
     let mut upstreams: Vec<UpstreamConfig> = Vec::new();
     let mut origins = Vec::new();
@@ -59,18 +61,17 @@ pub(super) fn build(
             }
             let defaults = defaults_for(definition, raw, &entries.service_defaults);
             let keys = keys(raw, &name, defaults, origin)?;
-            let upstream = invocation(name, bind, keys, &|key, message| {
-                // Only the entry's ARN can be wrong here; the entry was read already.
-                match defaults {
-                    Some(d) if key == "function" => ConfigError::File {
-                        file: d.file.clone(),
-                        line: None,
-                        key: Some("EnvoyExtensions.Arguments.ARN".to_owned()),
-                        message: message.to_owned(),
-                    },
-                    _ => at(key, message),
-                }
-            })?;
+            // Only the entry's ARN can be wrong here; the entry was read already.
+            let err = |key: &str, message: &str| match defaults {
+                Some(d) if key == "function" => ConfigError::File {
+                    file: d.file.clone(),
+                    line: None,
+                    key: Some("EnvoyExtensions.Arguments.ARN".to_owned()),
+                    message: message.to_owned(),
+                },
+                _ => at(key, message),
+            };
+            let upstream = invocation(name, bind, keys, &err, targets)?;
             upstreams.push(upstream);
             origins.push(raw.clone());
         }

@@ -2,6 +2,8 @@ use std::collections::HashMap;
 
 use super::*;
 
+mod targets;
+
 const GOOD: &str = r#"
 log_format = "json"
 
@@ -232,7 +234,8 @@ fn functions_are_validated_and_make_upstreams_local() {
         .unwrap_err()
         .to_string();
     assert!(
-        message.contains("function[0].name") && message.contains("code"),
+        message.starts_with("mesh.toml:28: key `function[0].code`: function `events`: ")
+            && message.contains("missing is not a directory"),
         "{message}"
     );
     let unknown = format!("{GOOD}\n[[function]]\nname = \"events\"\ncode = \"code\"\ncolour = 1\n");

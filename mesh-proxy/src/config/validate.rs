@@ -11,6 +11,7 @@ use super::file::{FileConfig, InvocationModeFile, UpstreamFile};
 use super::gateway::entry_error;
 use super::locate::{self, Location};
 use super::overrides::{check_url, parse_addr, parse_format};
+use super::target::{check_qualifier, parse_function, Targets};
 use super::*;
 use super::{services, sidecar};
 use crate::consul;
@@ -70,12 +71,14 @@ impl Blame<'_> {
     }
 }
 
+/// The checked config, and for each bare function name AWS Lambda would be called with, the
+/// error to give if no region is found for it (which needs the environment: [`Config::load`]).
 pub(super) fn build(
     file: FileConfig,
     text: &str,
     origin: &str,
     base: &Path,
-) -> Result<Config, ConfigError> {
+) -> Result<(Config, Vec<ConfigError>), ConfigError> {
     let blame = Blame { text, origin };
     let sources = sources(&file, base);
     let log_format = match &file.log_format {
@@ -112,10 +115,16 @@ pub(super) fn build(
     for (index, function) in functions.iter_mut().enumerate() {
         function.resolve_paths(base);
         function.validate().map_err(|e| {
-            blame.at(
-                locate::of_key(text, "function", Some(index), "name"),
-                e.to_string(),
-            )
+            // Blame the key the emulator names (`code`, `layers`, `timeout` …).
+            let (key, message) = match e {
+                lambda_mesh_emulator::ConfigError::Invalid {
+                    function,
+                    key,
+                    message,
+                } => (key, format!("function `{function}`: {message}")),
+                e => ("name", e.to_string()),
+            };
+            blame.at(locate::of_key(text, "function", Some(index), key), message)
         })?;
         if !function_names.insert(function.name.clone()) {
             return Err(blame.at(
@@ -125,6 +134,7 @@ pub(super) fn build(
         }
     }
 
+    let mut targets = Targets::new(functions.iter().map(|f| f.name.clone()));
     let mut warnings = Vec::new();
     let entries = consul::load(&file.consul.config_entries, base)
         .map_err(|e| unreadable(e, &blame, "config_entries", &file.consul.config_entries))?;
@@ -134,12 +144,19 @@ pub(super) fn build(
     warnings.extend(found);
     let mut upstreams = Vec::with_capacity(file.upstreams.len());
     for (index, raw) in file.upstreams.into_iter().enumerate() {
-        let upstream = upstream(raw, index, &blame)?;
+        let upstream = upstream(raw, index, &blame, &mut targets)?;
         check_upstream(&upstream, &upstreams, admin_listen)
             .map_err(|(key, m)| blame.upstream(index, key, &m))?;
         upstreams.push(upstream);
     }
-    let sidecar = services::build(&definitions, &entries, &upstreams, origin, &mut warnings)?;
+    let sidecar = services::build(
+        &definitions,
+        &entries,
+        &upstreams,
+        origin,
+        &mut warnings,
+        &mut targets,
+    )?;
     for (upstream, raw) in sidecar.upstreams.into_iter().zip(sidecar.origins) {
         check_upstream(&upstream, &upstreams, admin_listen)
             .map_err(|(key, m)| services::blame(&raw, key, &m))?;
@@ -169,12 +186,16 @@ pub(super) fn build(
             &mut warnings,
             &blame,
             base,
-            admin_listen,
-            &upstreams,
+            super::gateway::Taken {
+                admin_listen,
+                upstreams: &upstreams,
+            },
+            &mut targets,
         )?),
         None => None,
     };
-    Ok(Config {
+    warnings.extend(targets.warnings);
+    let config = Config {
         log_format,
         drain_timeout,
         connections,
@@ -187,7 +208,8 @@ pub(super) fn build(
         sidecar: sidecar_intentions,
         warnings,
         sources,
-    })
+    };
+    Ok((config, targets.regionless))
 }
 
 /// The files and directories `file` reads besides itself.
@@ -288,6 +310,7 @@ fn upstream(
     raw: UpstreamFile,
     index: usize,
     blame: &Blame<'_>,
+    targets: &mut Targets,
 ) -> Result<UpstreamConfig, ConfigError> {
     let err = |key: &str, message: &str| blame.upstream(index, key, message);
     let name = raw.destination_name.trim().to_owned();
@@ -324,6 +347,7 @@ fn upstream(
         SocketAddr::new(address, raw.local_bind_port),
         keys,
         &err,
+        targets,
     )
 }
 
@@ -340,16 +364,22 @@ pub(super) struct InvocationKeys {
     pub retries: Option<u32>,
 }
 
-/// Check the invocation keys of the upstream (or linked service) `name`; `err` blames a key.
+/// Check the invocation keys of the upstream (or linked service) `name`; `err` blames a key,
+/// `targets` notes where its function goes.
 pub(super) fn invocation(
     name: String,
     bind: SocketAddr,
     raw: InvocationKeys,
     err: &dyn Fn(&str, &str) -> ConfigError,
+    targets: &mut Targets,
 ) -> Result<UpstreamConfig, ConfigError> {
-    let (function, arn_region, arn_qualifier) =
-        parse_function(&raw.function).map_err(|m| err("function", &m))?;
-    let qualifier = match (non_empty(raw.qualifier), arn_qualifier) {
+    let target = parse_function(&raw.function).map_err(|m| err("function", &m))?;
+    targets.note(&target, err);
+    let qualifier = non_empty(raw.qualifier);
+    if let Some(qualifier) = &qualifier {
+        check_qualifier(qualifier).map_err(|m| err("qualifier", &m))?;
+    }
+    let qualifier = match (qualifier, target.qualifier) {
         (Some(q), Some(a)) if q != a => {
             return Err(err(
                 "qualifier",
@@ -404,9 +434,9 @@ pub(super) fn invocation(
     Ok(UpstreamConfig {
         destination_name: name,
         bind,
-        function,
+        function: target.function,
         qualifier,
-        arn_region,
+        arn_region: target.region,
         invocation_mode,
         payload_format,
         response_streaming,
@@ -414,51 +444,6 @@ pub(super) fn invocation(
         max_concurrency,
         retries,
     })
-}
-
-/// A function name, or an ARN `arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`
-/// split into (function, region, qualifier). Names keep any `:qualifier` suffix off.
-pub(super) fn parse_function(
-    value: &str,
-) -> Result<(String, Option<String>, Option<String>), String> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err("must name a function or an ARN".into());
-    }
-    if !value.starts_with("arn:") {
-        return match value.split_once(':') {
-            Some((name, qualifier)) if valid_name(name) && valid_name(qualifier) => {
-                Ok((name.to_owned(), None, Some(qualifier.to_owned())))
-            }
-            None if valid_name(value) => Ok((value.to_owned(), None, None)),
-            _ => Err(format!("`{value}` is not a function name or ARN")),
-        };
-    }
-    let parts: Vec<&str> = value.split(':').collect();
-    let bad = || {
-        format!(
-            "`{value}` is not a Lambda function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME)"
-        )
-    };
-    if !(7..=8).contains(&parts.len()) || parts[2] != "lambda" || parts[5] != "function" {
-        return Err(bad());
-    }
-    let region = parts[3];
-    if region.is_empty() || !valid_name(parts[6]) {
-        return Err(bad());
-    }
-    let qualifier = parts.get(7).map(|q| (*q).to_owned());
-    if qualifier.as_deref().is_some_and(|q| !valid_name(q)) {
-        return Err(bad());
-    }
-    Ok((parts[..7].join(":"), Some(region.to_owned()), qualifier))
-}
-
-fn valid_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 140
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '$'))
 }
 
 fn seconds(secs: f64, max: Duration) -> Result<Duration, String> {

@@ -47,7 +47,7 @@ pub enum ForwardError {
         reason: String,
     },
     /// The service answered with something that is not valid HTTP/1.1, or not a response the
-    /// extension can return (see [`crate::framing`]).
+    /// extension can return (see the `framing` module).
     #[error("the service sent a malformed response: {reason}")]
     BadResponse {
         /// What was wrong.

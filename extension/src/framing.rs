@@ -43,7 +43,7 @@ pub(crate) struct Framing {
     pub(crate) reusable: bool,
 }
 
-/// The service's response body, read as its [`Framing`] says; its errors are the ones reported to
+/// The service's response body, read as its `Framing` says; its errors are the ones reported to
 /// Lambda.
 #[derive(Debug)]
 pub struct ServiceBody {

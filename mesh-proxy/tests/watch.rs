@@ -1,7 +1,7 @@
 //! The mesh-proxy binary reloads when a file its config was read from changes, without SIGHUP:
 //! the config file itself, and a linked service's leaf rotated on disk as Consul's tooling
-//! rotates it (new files renamed over the old), with open connections kept and a bad file
-//! rejected while the old configuration serves.
+//! rotates it (new files renamed over the old), with open connections kept, a bad file rejected
+//! while the old configuration serves, and a deleted intention revoked on an open connection.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -240,4 +240,18 @@ async fn a_leaf_rotated_on_disk_is_presented_at_once_and_open_connections_stay()
     assert_eq!(status(&mut fresh).await, 200);
     assert_eq!(status(&mut held).await, 200);
     assert!(!rejected.contains("PRIVATE KEY"), "no key material in logs");
+
+    // The good leaf back, then the intention deleted: revoked for the connection already open,
+    // at its next request.
+    gateway.rotate(&second);
+    std::fs::remove_file(gateway.dir.path().join("entries/billing.hcl")).unwrap();
+    let deadline = Instant::now() + APPLIED_WITHIN;
+    while status(&mut held).await != 403 {
+        assert!(
+            Instant::now() < deadline,
+            "intention not revoked: {}",
+            proxy.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

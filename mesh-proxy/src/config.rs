@@ -4,6 +4,7 @@
 mod file;
 mod gateway;
 mod locate;
+mod mesh;
 mod overrides;
 mod region;
 mod services;
@@ -151,9 +152,13 @@ pub struct GatewayConfig {
     pub(crate) default_policy: crate::intentions::Action,
     /// `xfcc`.
     pub xfcc: crate::xfcc::XfccMode,
-    /// `merge_slashes`, `path_with_escaped_slashes`, `insecure_disable_path_normalization`.
+    /// `merge_slashes`, `path_with_escaped_slashes`, `insecure_disable_path_normalization`
+    /// (or the mesh entry's `HTTP.Incoming.RequestNormalization`).
     pub(crate) normalization: crate::intentions::PathNormalization,
-    /// The TLS versions and TLS 1.2 suites the listener speaks.
+    /// The mesh entry's `HeadersWithUnderscoresAction` (default: allow).
+    pub(crate) underscores: crate::intentions::HeadersWithUnderscores,
+    /// The TLS versions, TLS 1.2 suites and groups the listener speaks (the mesh entry's
+    /// `TLS.Incoming`; default: TLS 1.2 and 1.3 with all of rustls's).
     pub(crate) tls: crate::listener::tls::policy::TlsPolicy,
     /// The linked services served, in file order.
     pub services: Vec<GatewayService>,

@@ -2,7 +2,7 @@
 //! or JSON, keys case-insensitive (and in snake_case), decoded as Consul decodes them (hashicorp/hcl
 //! v1, then mapstructure with weak typing and unknown keys rejected) into the types mesh-proxy
 //! uses: `service-intentions` ([`ServiceIntentions`]), `service-defaults` with the
-//! `builtin/aws/lambda` extension, and `terminating-gateway`.
+//! `builtin/aws/lambda` extension, `terminating-gateway` and `mesh`.
 
 mod entries;
 mod hcl;
@@ -15,7 +15,7 @@ mod tree;
 
 use std::fmt;
 
-pub(crate) use entries::{LambdaPatch, ServiceDefaults, TerminatingGateway};
+pub(crate) use entries::{LambdaPatch, Mesh, ServiceDefaults, Setting, TerminatingGateway};
 pub(crate) use load::{load, sources};
 pub(crate) use service::{load_services, ServiceDefinition, ServiceUpstream};
 
@@ -30,6 +30,8 @@ pub(crate) enum Entry {
     ServiceDefaults(ServiceDefaults),
     /// `Kind = "terminating-gateway"`.
     TerminatingGateway(TerminatingGateway),
+    /// `Kind = "mesh"`.
+    Mesh(Mesh),
 }
 
 /// Every entry [`load`] read, by kind, in file order, and what it warns about.
@@ -41,6 +43,8 @@ pub(crate) struct Entries {
     pub service_defaults: Vec<ServiceDefaults>,
     /// The `terminating-gateway` entries.
     pub terminating_gateways: Vec<TerminatingGateway>,
+    /// The `mesh` entries (one per partition).
+    pub meshes: Vec<Mesh>,
     /// Things read but not acted on as Consul would, and patterns that matched no file: one
     /// sentence each, naming the file.
     pub warnings: Vec<String>,

@@ -2,7 +2,8 @@
 //! stands. Each connection's SNI selects a linked service (the acceptor presents that service's
 //! own leaf); its requests then run the same stages as a sidecar upstream's, with the verified
 //! caller attached as a request extension ([`Caller`]) for the authorize stage, which checks the
-//! `Host`, normalizes the path, applies the intentions and sets `x-forwarded-client-cert`.
+//! `Host`, handles header names with `_`, normalizes the path, applies the intentions and sets
+//! `x-forwarded-client-cert`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -13,7 +14,7 @@ use http::header::HeaderValue;
 use crate::config::GatewayConfig;
 use crate::error::ProxyError;
 use crate::identity::ServiceIdentity;
-use crate::intentions::{Intentions, PathNormalization};
+use crate::intentions::{HeadersWithUnderscores, Intentions, PathNormalization};
 use crate::listener::tls::{PeerIdentity, TlsAcceptor, TlsConfigError};
 use crate::listener::{answer, serve_http, Connections, QuickAck, Serving};
 use crate::upstream::Upstream;
@@ -41,6 +42,8 @@ pub(crate) struct Policy {
     pub xfcc: XfccMode,
     /// How request paths are normalized before the intentions see them.
     pub normalization: PathNormalization,
+    /// What happens to request header names with `_` before the intentions see them.
+    pub underscores: HeadersWithUnderscores,
     /// Every linked service's service name and SNI name (lowercase) → its identity.
     names: HashMap<String, ServiceIdentity>,
 }
@@ -78,6 +81,7 @@ impl Gateway {
             intentions: Intentions::new(config.intentions.clone(), config.default_policy),
             xfcc: config.xfcc,
             normalization: config.normalization,
+            underscores: config.underscores,
             names,
         };
         Ok(Gateway {

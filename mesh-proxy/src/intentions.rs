@@ -13,10 +13,12 @@ mod l7;
 mod path;
 mod precedence;
 mod re2;
+mod underscores;
 
 // The gateway's authorize stage (in progress) is their user.
 pub(crate) use path::{normalize_path, EscapedSlashes, PathNormalization};
 pub(crate) use precedence::{Intentions, RequestHead};
+pub(crate) use underscores::HeadersWithUnderscores;
 
 /// `Action`: what an intention (or a permission, or the default policy) decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

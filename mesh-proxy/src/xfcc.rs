@@ -22,11 +22,14 @@ pub enum XfccMode {
     SanitizeSet,
     /// Keep the client's and append ours after a `,` (`append_forward`, Consul's behaviour).
     AppendForward,
+    /// Remove every client-sent value and set none (`sanitize`: the mesh entry's
+    /// `HTTP.SanitizeXForwardedClientCert = true`).
+    Sanitize,
 }
 
 /// An unknown XFCC mode name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown xfcc mode `{0}` (expected sanitize_set or append_forward)")]
+#[error("unknown xfcc mode `{0}` (expected sanitize_set, append_forward or sanitize)")]
 pub struct UnknownXfccMode(pub String);
 
 impl FromStr for XfccMode {
@@ -36,6 +39,7 @@ impl FromStr for XfccMode {
         match s {
             "sanitize_set" => Ok(XfccMode::SanitizeSet),
             "append_forward" => Ok(XfccMode::AppendForward),
+            "sanitize" => Ok(XfccMode::Sanitize),
             other => Err(UnknownXfccMode(other.to_owned())),
         }
     }
@@ -64,6 +68,10 @@ pub fn xfcc_element(
 /// Apply `element` to a request's headers under `mode`.
 pub fn apply_xfcc(headers: &mut HeaderMap, mode: XfccMode, element: &HeaderValue) {
     let value = match mode {
+        XfccMode::Sanitize => {
+            headers.remove(&XFCC_HEADER);
+            return;
+        }
         XfccMode::SanitizeSet => element.clone(),
         XfccMode::AppendForward => {
             let mut joined: Vec<u8> = Vec::new();

@@ -1,6 +1,7 @@
 //! `[gateway]` and its `[[gateway.service]]` tables, checked with every file they name read: the
 //! trust anchors, each linked service's leaf and key, and the user's Consul config entries
-//! (`service-intentions`, `service-defaults` with `builtin/aws/lambda`, `terminating-gateway`).
+//! (`service-intentions`, `service-defaults` with `builtin/aws/lambda`, `terminating-gateway`,
+//! `mesh`).
 //! A problem in any of them is a config error naming the file and key, so `--check` finds it.
 
 use std::net::SocketAddr;
@@ -9,13 +10,15 @@ use std::path::Path;
 use lambda_mesh_adapter::PayloadFormat;
 
 use super::file::{GatewayFile, GatewayServiceFile, InvocationModeFile};
+use super::mesh::{self, Given, Listener};
 use super::overrides::parse_addr;
 use super::target::Targets;
 use super::validate::{invocation, non_empty, Blame, InvocationKeys};
 use super::{ConfigError, GatewayConfig, GatewayService, InvocationMode, UpstreamConfig};
 use crate::consul::{Entries, EntryError, LambdaPatch, ServiceDefaults, TerminatingGateway};
 use crate::identity::{ServiceIdentity, DEFAULT_PARTITION};
-use crate::intentions::{Action, EscapedSlashes, PathNormalization};
+use crate::intentions::{Action, EscapedSlashes, HeadersWithUnderscores, PathNormalization};
+use crate::listener::tls::policy::TlsPolicy;
 use crate::listener::tls::{PemFile, ServiceLeaf, TlsConfigError, TrustAnchors};
 use crate::xfcc::XfccMode;
 
@@ -93,6 +96,19 @@ pub(super) fn build(
             })?,
         },
     };
+    let given = Given {
+        xfcc: raw.xfcc.is_some(),
+        merge_slashes: raw.merge_slashes.is_some(),
+        path_with_escaped_slashes: raw.path_with_escaped_slashes.is_some(),
+        insecure_disable_path_normalization: raw.insecure_disable_path_normalization.is_some(),
+    };
+    let ours = Listener {
+        xfcc,
+        normalization,
+        underscores: HeadersWithUnderscores::default(),
+        tls: TlsPolicy::default(),
+    };
+    let listener = mesh::apply(ours, mesh::for_gateway(entries), given, warnings);
     let ca_path = base.join(raw.ca_file.trim());
     let anchors = PemFile::read(&ca_path)
         .and_then(|pem| TrustAnchors::from_pem(&pem))
@@ -185,9 +201,10 @@ pub(super) fn build(
         datacenter,
         anchors,
         default_policy,
-        xfcc,
-        normalization,
-        tls: crate::listener::tls::policy::TlsPolicy::default(),
+        xfcc: listener.xfcc,
+        normalization: listener.normalization,
+        underscores: listener.underscores,
+        tls: listener.tls,
         services,
         intentions: entries.intentions.clone(),
     })

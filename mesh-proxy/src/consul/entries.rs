@@ -4,6 +4,7 @@
 pub(super) mod fields;
 mod gateway;
 mod intentions;
+mod mesh;
 mod service_defaults;
 #[cfg(test)]
 mod tests;
@@ -13,6 +14,8 @@ use fields::{Ctx, Fields};
 use super::tree::{Kind, Value};
 use super::{Entry, EntryError, Parsed};
 use crate::config::InvocationMode;
+use crate::intentions::{HeadersWithUnderscores, PathNormalization};
+use crate::listener::tls::policy::TlsPolicy;
 
 /// One `service-defaults` entry: the parts mesh-proxy uses.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,11 +71,45 @@ pub(crate) struct LinkedService {
     pub partition: Option<String>,
 }
 
+/// The `mesh` entry: the parts that govern the gateway's listener. `None`: the block is not in
+/// the file (mesh-proxy's `[gateway]` keys and defaults apply).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Mesh {
+    /// `Partition` (`None`: not given, the default partition).
+    pub partition: Option<String>,
+    /// `TLS.Incoming`.
+    pub tls: Option<Setting<TlsPolicy>>,
+    /// `HTTP.SanitizeXForwardedClientCert`.
+    pub sanitize_xfcc: Option<Setting<bool>>,
+    /// `HTTP.Incoming.RequestNormalization`.
+    pub normalization: Option<Setting<MeshNormalization>>,
+    /// Where the entry was read.
+    pub file: String,
+}
+
+/// A value read from an entry, with the line of its key (for the warnings that name it).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Setting<T> {
+    /// The value.
+    pub value: T,
+    /// The line of its key.
+    pub line: usize,
+}
+
+/// `HTTP.Incoming.RequestNormalization`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct MeshNormalization {
+    /// `InsecureDisablePathNormalization`, `MergeSlashes`, `PathWithEscapedSlashesAction`.
+    pub path: PathNormalization,
+    /// `HeadersWithUnderscoresAction`.
+    pub underscores: HeadersWithUnderscores,
+}
+
 /// What a file held.
 pub(crate) enum Decoded {
     /// An entry of a kind mesh-proxy reads.
     Entry(Parsed),
-    /// A Consul kind mesh-proxy does not read (`proxy-defaults`, `mesh` …).
+    /// A Consul kind mesh-proxy does not read (`proxy-defaults`, `service-router` …).
     OtherKind {
         /// The kind.
         kind: String,
@@ -84,7 +121,6 @@ pub(crate) enum Decoded {
 /// The config entry kinds Consul has that mesh-proxy does not read.
 const OTHER_KINDS: &[&str] = &[
     "proxy-defaults",
-    "mesh",
     "service-router",
     "service-splitter",
     "service-resolver",
@@ -129,6 +165,7 @@ pub(crate) fn decode(tree: &Value, file: &str) -> Result<Decoded, EntryError> {
         "service-intentions" => Entry::ServiceIntentions(intentions::decode(&mut ctx, tree)?),
         "service-defaults" => Entry::ServiceDefaults(service_defaults::decode(&mut ctx, tree)?),
         "terminating-gateway" => Entry::TerminatingGateway(gateway::decode(&mut ctx, tree)?),
+        "mesh" => Entry::Mesh(mesh::decode(&mut ctx, tree)?),
         other if OTHER_KINDS.contains(&other) => {
             return Ok(Decoded::OtherKind {
                 kind: other.to_owned(),

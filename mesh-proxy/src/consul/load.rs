@@ -11,7 +11,7 @@ use super::{entries, read_tree, Entries, Entry, EntryError};
 
 /// Read the files `patterns` match (relative to `base` unless absolute; `*` and `?` match within
 /// one path component, and not a leading `.`), in sorted order. A pattern matching no file is a
-/// warning; a Consul kind mesh-proxy does not read (`proxy-defaults`, `mesh` …) is skipped with a
+/// warning; a Consul kind mesh-proxy does not read (`proxy-defaults`, `service-router` …) is skipped with a
 /// warning, since users keep every entry in one directory.
 pub(crate) fn load(patterns: &[String], base: &Path) -> Result<Entries, EntryError> {
     let mut files: Vec<(String, PathBuf)> = Vec::new();
@@ -64,6 +64,7 @@ pub(crate) fn load(patterns: &[String], base: &Path) -> Result<Entries, EntryErr
             Entry::ServiceIntentions(e) => entries.intentions.push(e),
             Entry::ServiceDefaults(e) => entries.service_defaults.push(e),
             Entry::TerminatingGateway(e) => entries.terminating_gateways.push(e),
+            Entry::Mesh(e) => entries.meshes.push(e),
         }
     }
     Ok(entries)
@@ -71,12 +72,13 @@ pub(crate) fn load(patterns: &[String], base: &Path) -> Result<Entries, EntryErr
 
 /// `kind "name"` with its namespace and partition (`default` when absent).
 fn identity(entry: &Entry) -> String {
-    let (kind, name, ns, ap) = match entry {
+    let (kind, name, ns, ap): (_, &str, _, _) = match entry {
         Entry::ServiceIntentions(e) => ("service-intentions", &e.name, &e.namespace, &e.partition),
         Entry::ServiceDefaults(e) => ("service-defaults", &e.name, &e.namespace, &e.partition),
         Entry::TerminatingGateway(e) => {
             ("terminating-gateway", &e.name, &e.namespace, &e.partition)
         }
+        Entry::Mesh(e) => ("mesh", "mesh", &None, &e.partition),
     };
     let ns = ns.as_deref().unwrap_or("default");
     let ap = ap.as_deref().unwrap_or("default");

@@ -4,8 +4,9 @@
 //! and there are intentions or a `deny` default), whose intentions then decide on the normalized
 //! path as the gateway's do — advisory, since it is the caller's own proxy. A gateway request carries the caller its
 //! connection's verified certificate names, and is checked here in this order: the `Host` must
-//! not name another linked service (421), the path is normalized (400 when it cannot be), the
-//! intentions decide on the normalized path (403), and `x-forwarded-client-cert` is set.
+//! not name another linked service (421), header names with `_` are handled as the mesh entry says
+//! (400 when refused), the path is normalized (400 when it cannot be), the intentions decide on
+//! the normalized path (403), and `x-forwarded-client-cert` is set.
 
 use std::sync::Arc;
 
@@ -57,6 +58,13 @@ pub(super) fn check<B>(upstream: &Upstream, request: &mut Request<B>) -> Result<
                 service: caller.destination.service().to_owned(),
             });
         }
+    }
+    if let Err(name) = policy.underscores.apply(request.headers_mut()) {
+        return Err(ProxyError::BadRequest {
+            message: format!(
+                "header `{name}` has `_` in its name, which the mesh entry's HeadersWithUnderscoresAction = \"REJECT_REQUEST\" refuses"
+            ),
+        });
     }
     let path = normalize_path(request.uri().path(), &policy.normalization).map_err(|e| {
         ProxyError::BadRequest {

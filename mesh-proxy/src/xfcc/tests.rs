@@ -91,6 +91,16 @@ fn sanitize_set_sets_ours_without_a_client_value() {
 }
 
 #[test]
+fn sanitize_removes_every_value_and_sets_none() {
+    let mut headers = HeaderMap::new();
+    headers.append(&XFCC_HEADER, HeaderValue::from_static("By=spoof"));
+    headers.append(&XFCC_HEADER, HeaderValue::from_static("By=spoof2"));
+    let ours = xfcc_element(&by(), &peer("")).unwrap();
+    apply_xfcc(&mut headers, XfccMode::Sanitize, &ours);
+    assert_eq!(headers.get_all(&XFCC_HEADER).iter().count(), 0);
+}
+
+#[test]
 fn append_forward_keeps_the_clients_and_appends_ours() {
     let mut headers = HeaderMap::new();
     headers.append(&XFCC_HEADER, HeaderValue::from_static("By=first"));
@@ -117,6 +127,7 @@ fn append_forward_without_a_client_value_is_ours_alone() {
 fn modes_parse_from_their_config_names() {
     assert_eq!("sanitize_set".parse(), Ok(XfccMode::SanitizeSet));
     assert_eq!("append_forward".parse(), Ok(XfccMode::AppendForward));
+    assert_eq!("sanitize".parse(), Ok(XfccMode::Sanitize));
     assert!("forward_only".parse::<XfccMode>().is_err());
     assert_eq!(XfccMode::default(), XfccMode::SanitizeSet);
 }

@@ -214,6 +214,10 @@ pub struct ClientSpec<'a> {
     pub identity: Option<(&'a str, &'a str)>,
     /// TLS 1.2 only.
     pub tls12_only: bool,
+    /// TLS 1.3 only.
+    pub tls13_only: bool,
+    /// The TLS 1.2 suites offered; empty: all of rustls's.
+    pub tls12_suites: Vec<rustls::SupportedCipherSuite>,
     /// ALPN protocols offered.
     pub alpn: Vec<Vec<u8>>,
 }
@@ -225,6 +229,8 @@ impl<'a> ClientSpec<'a> {
             expected_server,
             identity: Some((cert, key)),
             tls12_only: false,
+            tls13_only: false,
+            tls12_suites: Vec::new(),
             alpn: vec![b"h2".to_vec(), b"http/1.1".to_vec()],
         }
     }
@@ -232,7 +238,16 @@ impl<'a> ClientSpec<'a> {
 
 /// A client config, and what its verifier records.
 pub fn client_config(spec: &ClientSpec<'_>) -> (Arc<ClientConfig>, Arc<Mutex<Seen>>) {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    if !spec.tls12_suites.is_empty() {
+        provider
+            .cipher_suites
+            .retain(|s| s.version() == &rustls::version::TLS13);
+        provider
+            .cipher_suites
+            .extend(spec.tls12_suites.iter().copied());
+    }
+    let provider = Arc::new(provider);
     let anchors = CertificateDer::pem_slice_iter(spec.roots_pem.as_bytes())
         .map(|der| {
             webpki::anchor_from_trusted_cert(&der.unwrap())
@@ -249,6 +264,8 @@ pub fn client_config(spec: &ClientSpec<'_>) -> (Arc<ClientConfig>, Arc<Mutex<See
     });
     let versions: &[&rustls::SupportedProtocolVersion] = if spec.tls12_only {
         &[&rustls::version::TLS12]
+    } else if spec.tls13_only {
+        &[&rustls::version::TLS13]
     } else {
         &[&rustls::version::TLS13, &rustls::version::TLS12]
     };

@@ -5,6 +5,7 @@ use crate::consul::{parse_entry, Entry, EntryError};
 use crate::intentions::{Action, HeaderTest, PathMatch, ServiceIntentions, SourceRule};
 
 mod http;
+mod mesh;
 
 fn intentions(text: &str) -> ServiceIntentions {
     match parse_entry(text, "entries/web.hcl") {

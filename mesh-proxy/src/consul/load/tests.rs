@@ -23,8 +23,8 @@ fn load_reads_matching_files_in_order_and_skips_other_kinds() {
     write(dir.path(), "entries/c-web2.json", "{\"Kind\": \"service-intentions\", \"Name\": \"web2\", \"Sources\": [{\"Name\": \"*\", \"Action\": \"deny\"}]}");
     write(
         dir.path(),
-        "entries/mesh.hcl",
-        "Kind = \"mesh\"\nTransparentProxy { MeshDestinationsOnly = true }",
+        "entries/proxy.hcl",
+        "Kind = \"proxy-defaults\"\nName = \"global\"\nConfig { protocol = \"http\" }",
     );
     write(dir.path(), "entries/.hidden.hcl", "not hcl at all {");
     write(dir.path(), "entries/notes.txt", "not hcl");
@@ -58,7 +58,7 @@ fn load_reads_matching_files_in_order_and_skips_other_kinds() {
     assert_eq!(entries.warnings[0], "none/*.hcl: matches no file");
     assert_eq!(
         entries.warnings[1],
-        "entries/mesh.hcl:1: kind `mesh` is not read by mesh-proxy; skipped"
+        "entries/proxy.hcl:1: kind `proxy-defaults` is not read by mesh-proxy; skipped"
     );
     assert!(entries.warnings[2]
         .starts_with("more/d.hcl:14: key `EnvoyExtensions[0].Arguments.InvocationMode`"));

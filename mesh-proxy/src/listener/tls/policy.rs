@@ -2,7 +2,7 @@
 //! and 1.3 with every suite it has, unless the `mesh` config entry's `TLS.Incoming` narrows them.
 
 use rustls::crypto::CryptoProvider;
-use rustls::{SupportedCipherSuite, SupportedProtocolVersion};
+use rustls::{NamedGroup, SupportedCipherSuite, SupportedProtocolVersion};
 
 /// A TLS version rustls speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -23,6 +23,8 @@ pub(crate) struct TlsPolicy {
     /// The TLS 1.2 suites, in preference order; empty: all of rustls's. TLS 1.3 suites are not
     /// configurable (Consul's rule, and BoringSSL's in Envoy).
     pub tls12_suites: Vec<SupportedCipherSuite>,
+    /// The key-exchange groups, in preference order; empty: rustls's defaults.
+    pub kx_groups: Vec<NamedGroup>,
 }
 
 impl Default for TlsPolicy {
@@ -31,6 +33,7 @@ impl Default for TlsPolicy {
             min: TlsVersion::Tls12,
             max: TlsVersion::Tls13,
             tls12_suites: Vec::new(),
+            kx_groups: Vec::new(),
         }
     }
 }
@@ -48,8 +51,21 @@ impl TlsPolicy {
         versions
     }
 
-    /// `provider` with its TLS 1.2 suites narrowed to ours (its TLS 1.3 suites all kept).
+    /// `provider` with its TLS 1.2 suites narrowed to ours (its TLS 1.3 suites all kept) and
+    /// its key-exchange groups replaced by ours (from every group aws-lc-rs has).
     pub(crate) fn apply(&self, mut provider: CryptoProvider) -> CryptoProvider {
+        if !self.kx_groups.is_empty() {
+            provider.kx_groups = self
+                .kx_groups
+                .iter()
+                .filter_map(|name| {
+                    rustls::crypto::aws_lc_rs::ALL_KX_GROUPS
+                        .iter()
+                        .find(|group| group.name() == *name)
+                        .copied()
+                })
+                .collect();
+        }
         if !self.tls12_suites.is_empty() {
             provider
                 .cipher_suites
@@ -87,6 +103,7 @@ mod tests {
             min: TlsVersion::Tls12,
             max: TlsVersion::Tls12,
             tls12_suites: vec![cipher_suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256],
+            kx_groups: vec![NamedGroup::secp384r1, NamedGroup::X25519],
         };
         let versions: Vec<_> = policy.versions().iter().map(|v| v.version).collect();
         assert_eq!(versions, [rustls::ProtocolVersion::TLSv1_2]);
@@ -102,5 +119,7 @@ mod tests {
             [rustls::CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]
         );
         assert_eq!(provider.cipher_suites.len(), 4, "three TLS 1.3 suites kept");
+        let groups: Vec<_> = provider.kx_groups.iter().map(|g| g.name()).collect();
+        assert_eq!(groups, [NamedGroup::secp384r1, NamedGroup::X25519]);
     }
 }

@@ -70,7 +70,8 @@ pub struct MeshProxy {
 }
 
 impl MeshProxy {
-    /// Starts `BINARY --config CONFIG` (`RUST_LOG=info`) with `env`, waiting for its admin line.
+    /// Starts `BINARY --config CONFIG` with `env` (`RUST_LOG=info` unless `env` sets it), waiting
+    /// for its admin line.
     pub fn start(binary: &Path, config: &Path, env: &[(&str, &str)]) -> MeshProxy {
         let mut command = Command::new(binary);
         command.arg("--config").arg(config).env("RUST_LOG", "info");
@@ -112,6 +113,11 @@ impl MeshProxy {
     /// Everything written to stderr so far.
     pub fn stderr(&self) -> String {
         self.process.stderr()
+    }
+
+    /// Everything written to stdout so far.
+    pub fn stdout(&self) -> String {
+        self.process.stdout()
     }
 
     /// Sends a signal (`HUP`, `TERM`) with kill(1).

@@ -1,6 +1,6 @@
 //! Child processes (the workspace's binaries, from [`crate::workspace::binary`] or
-//! `CARGO_BIN_EXE_*`): stdout read line by line, stderr kept, stopped on drop (SIGTERM, then
-//! SIGKILL).
+//! `CARGO_BIN_EXE_*`): stdout read line by line (and kept), stderr kept, stopped on drop
+//! (SIGTERM, then SIGKILL).
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 pub struct Proc {
     child: Child,
     lines: Receiver<String>,
+    stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -50,17 +51,24 @@ impl Proc {
         });
         let (tx, lines) = channel();
         let out = child.stdout.take().expect("stdout piped");
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let kept = stdout.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines() {
                 let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
+                {
+                    let mut kept = kept.lock().expect("stdout lock");
+                    kept.push_str(&line);
+                    kept.push('\n');
                 }
+                // Nobody waiting for lines any more is fine: the text is kept above.
+                let _ = tx.send(line);
             }
         });
         Proc {
             child,
             lines,
+            stdout,
             stderr,
         }
     }
@@ -90,6 +98,11 @@ impl Proc {
     /// Everything written to stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().expect("stderr lock").clone()
+    }
+
+    /// Everything written to stdout so far (also the lines [`Proc::lines_until`] returned).
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().expect("stdout lock").clone()
     }
 
     /// Send a signal (`HUP`, `TERM`) with kill(1).

@@ -26,8 +26,11 @@ use mesh_proxy::{Config, Proxy};
 
 #[path = "proxy/function.rs"]
 mod function;
+#[path = "support/stats.rs"]
+mod stats;
 
 use function::{function, read_head};
+use stats::{fmt, quantile};
 
 /// The benchmark's HTTP client.
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
@@ -430,18 +433,4 @@ fn rss(pid: u32) -> u64 {
 
 fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1e6
-}
-
-fn quantile(values: &mut [Duration], q: f64) -> Duration {
-    values.sort_unstable();
-    let index = ((values.len() as f64 - 1.0) * q).round() as usize;
-    values[index]
-}
-
-fn fmt(d: Duration) -> String {
-    if d < Duration::from_millis(10) {
-        format!("{} µs", d.as_micros())
-    } else {
-        format!("{:.1} ms", d.as_secs_f64() * 1e3)
-    }
 }

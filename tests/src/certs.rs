@@ -5,6 +5,9 @@
 //! permitting DNS `<trust-domain>`; leaves with an empty subject, a URI SAN only (no DNS SAN),
 //! EKU clientAuth + serverAuth, P-256, valid 72 hours. Anything else a test needs to refuse
 //! (another CA, another trust domain, agent IDs, no URI, expired) is one [`LeafSpec`] away.
+//! [`client`] is the other end: an mTLS client presenting such a leaf, as a Consul sidecar does.
+
+pub mod client;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};

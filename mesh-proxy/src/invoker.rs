@@ -1,4 +1,4 @@
-//! Invokers: how an event reaches a function. `aws` calls Lambda with aws-sdk-lambda; `local`
+//! Invokers: how an event reaches a function. `aws` calls Lambda (signed with aws-sigv4); `local`
 //! calls the embedded emulator in-process. Both answer with the same outcomes and failures, and
 //! share one retry loop.
 
@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use crate::config::InvocationMode;
 use crate::metrics::UpstreamMetrics;
 
-pub use aws::{AwsClients, AwsError};
+pub use aws::{AwsClients, AwsError, Lambda};
 pub use backoff::Backoff;
 pub use local::LocalInvoker;
 
@@ -124,8 +124,8 @@ impl InvokeFailure {
 /// One of the invokers.
 #[derive(Clone)]
 pub enum Invoker {
-    /// aws-sdk-lambda.
-    Aws(aws_sdk_lambda::Client),
+    /// AWS Lambda (or an endpoint speaking its API).
+    Aws(std::sync::Arc<Lambda>),
     /// The embedded emulator.
     Local(LocalInvoker),
 }

@@ -1,33 +1,65 @@
-//! The `aws` invoker: aws-sdk-lambda with aws-config's default credential chain, SDK retries off
-//! (ours only retry errors raised before the function ran), one pooled HTTP client shared by a
-//! client per region.
+//! The `aws` invoker. Invoke (RequestResponse and Event) goes over our own pooled hyper client,
+//! signed with aws-sigv4 ([`wire`]); InvokeWithResponseStream goes through aws-sdk-lambda, whose
+//! event-stream decoding it reuses. Both take credentials and region from aws-config's default
+//! chain; neither retries by itself (ours only retry errors raised before the function ran).
+
+mod credentials;
+mod wire;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use aws_sdk_lambda::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
 use aws_sdk_lambda::config::http::{HttpRequest, HttpResponse};
 use aws_sdk_lambda::config::retry::RetryConfig;
 use aws_sdk_lambda::config::{Region, StalledStreamProtectionConfig};
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_lambda::operation::invoke::InvokeError;
 use aws_sdk_lambda::operation::invoke_with_response_stream::InvokeWithResponseStreamError;
 use aws_sdk_lambda::operation::RequestId;
-use aws_sdk_lambda::types::{InvocationType, InvokeWithResponseStreamResponseEvent};
+use aws_sdk_lambda::types::InvokeWithResponseStreamResponseEvent;
 use aws_sdk_lambda::Client;
 use aws_smithy_types::Blob;
 use bytes::Bytes;
+use futures_util::FutureExt;
 use http::HeaderValue;
 
-use super::{InvokeFailure, Invoked, StreamFailure, Streamed, Target};
+use super::{InvokeFailure, StreamFailure, Streamed, Target};
 use crate::config::AwsSettings;
 use crate::trace::XRAY;
+use credentials::CredentialCache;
+use wire::{Endpoint, HttpsClient};
 
-/// The shared SDK config and one client per region, built from `[aws]`.
+#[cfg(test)]
+pub(super) use wire::failure as wire_failure;
+pub(crate) use wire::invoke;
+
+/// The shared SDK config, HTTP client and credentials, and one [`Lambda`] per region, built
+/// from `[aws]`.
 #[derive(Debug)]
 pub struct AwsClients {
     settings: AwsSettings,
     sdk: aws_config::SdkConfig,
-    clients: Mutex<HashMap<Option<String>, Client>>,
+    http: HttpsClient,
+    credentials: Arc<CredentialCache>,
+    regions: Mutex<HashMap<Option<String>, Arc<Lambda>>>,
+}
+
+/// One region's Lambda: where Invoke goes, and the SDK client for streaming.
+#[derive(Clone)]
+pub struct Lambda {
+    endpoint: Endpoint,
+    http: HttpsClient,
+    credentials: Arc<CredentialCache>,
+    sdk: Client,
+}
+
+impl std::fmt::Debug for Lambda {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lambda")
+            .field("endpoint", &self.endpoint.base)
+            .field("region", &self.endpoint.region)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The aws invoker cannot be set up.
@@ -39,6 +71,16 @@ pub enum AwsError {
     NoRegion {
         /// The upstream.
         upstream: String,
+    },
+    /// The region's endpoint cannot be resolved (e.g. FIPS asked for where there is none).
+    #[error("upstream `{upstream}`: no Lambda endpoint for region `{region}`: {reason}")]
+    Endpoint {
+        /// The upstream.
+        upstream: String,
+        /// The region.
+        region: String,
+        /// The endpoint resolver's reason.
+        reason: String,
     },
 }
 
@@ -52,10 +94,13 @@ impl AwsClients {
         if let Some(region) = &settings.region {
             loader = loader.region(Region::new(region.clone()));
         }
+        let sdk = loader.load().await;
         AwsClients {
             settings: settings.clone(),
-            sdk: loader.load().await,
-            clients: Mutex::new(HashMap::new()),
+            credentials: Arc::new(CredentialCache::new(sdk.credentials_provider())),
+            http: wire::https_client(),
+            sdk,
+            regions: Mutex::new(HashMap::new()),
         }
     }
 
@@ -64,12 +109,16 @@ impl AwsClients {
         &self.settings
     }
 
-    /// The client for an ARN's region (or the configured one).
-    pub fn client(&self, upstream: &str, arn_region: Option<&str>) -> Result<Client, AwsError> {
+    /// The Lambda of an ARN's region (or the configured one).
+    pub fn client(
+        &self,
+        upstream: &str,
+        arn_region: Option<&str>,
+    ) -> Result<Arc<Lambda>, AwsError> {
         let key = arn_region.map(str::to_owned);
-        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(client) = clients.get(&key) {
-            return Ok(client.clone());
+        let mut regions = self.regions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(lambda) = regions.get(&key) {
+            return Ok(Arc::clone(lambda));
         }
         let region = match arn_region {
             Some(region) => Region::new(region.to_owned()),
@@ -81,18 +130,58 @@ impl AwsClients {
                     upstream: upstream.to_owned(),
                 })?,
         };
+        let endpoint_url = match &self.settings.endpoint_url {
+            Some(url) => Some(endpoint(url)),
+            None => self.sdk.endpoint_url().map(str::to_owned),
+        };
         let mut builder = aws_sdk_lambda::config::Builder::from(&self.sdk)
-            .region(region)
+            .region(region.clone())
             .retry_config(RetryConfig::disabled())
             // Streams may legitimately pause; the upstream's timeout bounds them instead.
             .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
-        if let Some(url) = &self.settings.endpoint_url {
-            builder = builder.endpoint_url(endpoint(url));
+        if let Some(url) = &endpoint_url {
+            builder = builder.endpoint_url(url);
         }
-        let client = Client::from_conf(builder.build());
-        clients.insert(key, client.clone());
-        Ok(client)
+        let lambda = Arc::new(Lambda {
+            endpoint: resolve(upstream, &region, &self.sdk, endpoint_url)?,
+            http: self.http.clone(),
+            credentials: Arc::clone(&self.credentials),
+            sdk: Client::from_conf(builder.build()),
+        });
+        regions.insert(key, Arc::clone(&lambda));
+        Ok(lambda)
     }
+}
+
+/// The region's endpoint by the SDK's own rules (partitions, FIPS, dual-stack, an endpoint URL).
+fn resolve(
+    upstream: &str,
+    region: &Region,
+    sdk: &aws_config::SdkConfig,
+    endpoint_url: Option<String>,
+) -> Result<Endpoint, AwsError> {
+    let error = |reason: String| AwsError::Endpoint {
+        upstream: upstream.to_owned(),
+        region: region.to_string(),
+        reason,
+    };
+    let params = Params::builder()
+        .region(region.to_string())
+        .use_fips(sdk.use_fips().unwrap_or(false))
+        .use_dual_stack(sdk.use_dual_stack().unwrap_or(false))
+        .set_endpoint(endpoint_url)
+        .build()
+        .map_err(|e| error(e.to_string()))?;
+    let resolved = DefaultResolver::new()
+        .resolve_endpoint(&params)
+        .now_or_never()
+        .ok_or_else(|| error("the resolver did not answer at once".into()))?
+        .map_err(|e| error(e.to_string()))?;
+    let url: http::Uri = resolved
+        .url()
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| error(e.to_string()))?;
+    Endpoint::new(&url, region.to_string()).ok_or_else(|| error(format!("`{url}` has no host")))
 }
 
 /// An endpoint URL as the SDK takes it: without the `/` that `Uri` shows for an empty path, so
@@ -103,38 +192,6 @@ fn endpoint(url: &http::Uri) -> String {
         None | Some("/") => text.trim_end_matches('/').to_owned(),
         _ => text,
     }
-}
-
-/// Invoke (RequestResponse or Event).
-pub(super) async fn invoke(
-    client: &Client,
-    target: &Target,
-    payload: Bytes,
-    trace: &HeaderValue,
-) -> Result<Invoked, InvokeFailure> {
-    let invocation_type = if target.mode.is_asynchronous() {
-        InvocationType::Event
-    } else {
-        InvocationType::RequestResponse
-    };
-    let output = client
-        .invoke()
-        .function_name(&target.function)
-        .set_qualifier(target.qualifier.clone())
-        .invocation_type(invocation_type)
-        // Shares the event's allocation: no copy per attempt.
-        .payload(Blob::from_maybe_shared(payload))
-        .customize()
-        .mutate_request(with_trace(trace))
-        .send()
-        .await
-        .map_err(|e| classify(e, invoke_kind))?;
-    Ok(Invoked {
-        request_id: output.request_id().map(str::to_owned),
-        executed_version: output.executed_version().map(str::to_owned),
-        function_error: output.function_error().map(str::to_owned),
-        payload: output.payload.map(Blob::into_bytes).unwrap_or_default(),
-    })
 }
 
 /// Sets `X-Amzn-Trace-Id` on the SDK's request (before signing; SigV4 leaves it unsigned).
@@ -148,12 +205,13 @@ fn with_trace(trace: &HeaderValue) -> impl Fn(&mut HttpRequest) + Send + Sync + 
 
 /// InvokeWithResponseStream: answers once the stream has started; chunks follow as they arrive.
 pub(super) async fn invoke_stream(
-    client: &Client,
+    lambda: &Lambda,
     target: &Target,
     payload: Bytes,
     trace: &HeaderValue,
 ) -> Result<Streamed, InvokeFailure> {
-    let output = client
+    let output = lambda
+        .sdk
         .invoke_with_response_stream()
         .function_name(&target.function)
         .set_qualifier(target.qualifier.clone())
@@ -229,27 +287,8 @@ pub(super) enum Kind {
     Other,
 }
 
-/// Invoke's modelled errors; `None` for the rest, which are told apart by status.
-pub(super) fn invoke_kind(error: &InvokeError) -> Option<Kind> {
-    use InvokeError as E;
-    Some(match error {
-        E::TooManyRequestsException(t) => Kind::Throttled(retry_after(t.retry_after_seconds())),
-        E::Ec2ThrottledException(_) => Kind::Throttled(None),
-        E::ServiceException(_)
-        | E::Ec2UnexpectedException(_)
-        | E::EniLimitReachedException(_)
-        | E::ResourceNotReadyException(_)
-        | E::SnapStartNotReadyException(_) => Kind::Service,
-        E::ResourceNotFoundException(_) => Kind::NotFound,
-        E::KmsAccessDeniedException(_) | E::Ec2AccessDeniedException(_) => Kind::AccessDenied,
-        E::RequestTooLargeException(_) | E::SerializedRequestEntityTooLargeException(_) => {
-            Kind::TooLarge
-        }
-        _ => return None,
-    })
-}
-
-/// InvokeWithResponseStream's modelled errors, as [`invoke_kind`].
+/// InvokeWithResponseStream's modelled errors (the codes [`wire::kind_of_code`] reads for
+/// Invoke); `None` for the rest, which are told apart by status.
 pub(super) fn stream_kind(error: &InvokeWithResponseStreamError) -> Option<Kind> {
     use InvokeWithResponseStreamError as E;
     Some(match error {

@@ -1,0 +1,284 @@
+//! The aws invoker at the cost of a plain proxy (`cargo bench -p mesh-proxy --bench invoke`, run
+//! by `make bench`; issue 18). One null Invoke endpoint — nginx answering every request at once
+//! with a small v2 result — and, in the same run, on the same cores, under the same load from
+//! `wrk -t1`:
+//!
+//! - **direct**: wrk to the null endpoint;
+//! - **nginx**: wrk to an nginx `proxy_pass` (keep-alive upstream) in front of it, the anchor;
+//! - **mesh-proxy**: wrk to a mesh-proxy process (`RUST_LOG=warn`) whose `[[upstream]]` is an ARN
+//!   with `[aws] endpoint_url` at the null endpoint and `retries = 0`: every request becomes a v2
+//!   event, a SigV4-signed Invoke, and a decoded result.
+//!
+//! Prints a Markdown table (BENCHMARKS.md) and the goals: requests/s at 64 connections ≥ 0.8×
+//! nginx's, added p50 at one connection ≤ 2× nginx's added. Needs `nginx` and `wrk` on PATH
+//! (`apt-get install nginx wrk`); without them it says so and measures nothing.
+//!
+//! Where it favours mesh-proxy: nothing — nginx forwards bytes, mesh-proxy does more per request.
+//! Where it favours nginx: its null endpoint and proxy are one process with one worker each, on
+//! the same loopback; mesh-proxy's runtime has two worker threads on the same two cores.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The small v2 result the null endpoint answers every Invoke with.
+const RESULT: &str = r#"{"statusCode":200,"headers":{"content-type":"text/plain"},"body":"ok"}"#;
+const ONE_SECONDS: u64 = 5;
+const LOAD_SECONDS: u64 = 10;
+const CONNECTIONS: usize = 64;
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let (Some(nginx), Some(wrk)) = (on_path("nginx"), on_path("wrk")) else {
+        println!("| aws invoker vs. nginx | not measured: `nginx` and `wrk` must be on PATH (apt-get install nginx wrk) |");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let null = free_port();
+    let front = free_port();
+    let mut nginx = Nginx::start(&nginx, dir.path(), null, front);
+    let mut proxy = start_proxy(dir.path(), null);
+
+    let targets = [
+        ("direct to the null endpoint", null),
+        ("nginx `proxy_pass` (keep-alive upstream)", front),
+        (
+            "mesh-proxy `[[upstream]]`, ARN, `[aws] endpoint_url`",
+            proxy.1,
+        ),
+    ];
+    // Warm every path (connections, pools, the signing key) before measuring.
+    for (_, port) in &targets {
+        wrk_run(&wrk, *port, 4, 1);
+    }
+    let mut rows = Vec::new();
+    for (name, port) in &targets {
+        let one = wrk_run(&wrk, *port, 1, ONE_SECONDS);
+        let many = wrk_run(&wrk, *port, CONNECTIONS, LOAD_SECONDS);
+        rows.push((*name, one, many));
+    }
+    let _ = proxy.0.kill();
+    let _ = proxy.0.wait();
+    nginx.stop();
+
+    println!(
+        "| `wrk -t1`, {}-byte v2 result, load {} | requests/s at {CONNECTIONS} connections ({LOAD_SECONDS} s) | p50 at {CONNECTIONS} | p50 at 1 connection ({ONE_SECONDS} s) | added over direct at 1 |",
+        RESULT.len(),
+        load_average()
+    );
+    println!("|---|---|---|---|---|");
+    let direct_p50 = rows[0].1.p50;
+    for (name, one, many) in &rows {
+        let added = if *name == rows[0].0 {
+            "—".to_owned()
+        } else {
+            micros(one.p50.saturating_sub(direct_p50))
+        };
+        println!(
+            "| {name} | {:.0} | {} | {} | {added} |",
+            many.rate,
+            micros(many.p50),
+            micros(one.p50)
+        );
+    }
+    let (nginx_row, mesh_row) = (&rows[1], &rows[2]);
+    let ratio = mesh_row.2.rate / nginx_row.2.rate;
+    let nginx_added = nginx_row.1.p50.saturating_sub(direct_p50);
+    let mesh_added = mesh_row.1.p50.saturating_sub(direct_p50);
+    println!(
+        "| goal: requests/s ≥ 0.8× nginx | {ratio:.2}× | {} | | |",
+        if ratio >= 0.8 { "met" } else { "not met" }
+    );
+    println!(
+        "| goal: added p50 at 1 ≤ 2× nginx's added | {:.2}× | {} | | |",
+        mesh_added.as_secs_f64() / nginx_added.as_secs_f64().max(1e-9),
+        if mesh_added <= nginx_added * 2 {
+            "met"
+        } else {
+            "not met"
+        }
+    );
+}
+
+/// What one wrk run measured.
+struct Measured {
+    rate: f64,
+    p50: Duration,
+}
+
+fn wrk_run(wrk: &Path, port: u16, connections: usize, seconds: u64) -> Measured {
+    let output = Command::new(wrk)
+        .args(["-t1", "--latency"])
+        .arg(format!("-c{connections}"))
+        .arg(format!("-d{seconds}s"))
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "wrk failed: {text}");
+    // Every request must have succeeded, or the rate would count errors.
+    assert!(
+        !text.contains("Non-2xx") && !text.contains("Socket errors"),
+        "wrk saw failures on port {port}:\n{text}"
+    );
+    let rate = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Requests/sec in wrk's output:\n{text}"));
+    let p50 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("50%"))
+        .and_then(|v| parse_wrk_duration(v.trim()))
+        .unwrap_or_else(|| panic!("no 50% latency in wrk's output:\n{text}"));
+    Measured { rate, p50 }
+}
+
+/// wrk's `123.45us`, `1.23ms`, `1.02s`.
+fn parse_wrk_duration(text: &str) -> Option<Duration> {
+    let (number, scale) = if let Some(n) = text.strip_suffix("us") {
+        (n, 1e-6)
+    } else if let Some(n) = text.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        return None;
+    };
+    number
+        .parse::<f64>()
+        .ok()
+        .map(|n| Duration::from_secs_f64(n * scale))
+}
+
+fn micros(d: Duration) -> String {
+    if d < Duration::from_millis(1) {
+        format!("{} µs", d.as_micros())
+    } else {
+        format!("{:.2} ms", d.as_secs_f64() * 1e3)
+    }
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin")])
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// A port free a moment ago (nginx binds its own listeners).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// One nginx process (master + one worker): the null endpoint on `null`, a keep-alive
+/// `proxy_pass` to it on `front`.
+struct Nginx {
+    child: Child,
+}
+
+impl Nginx {
+    fn start(binary: &Path, dir: &Path, null: u16, front: u16) -> Nginx {
+        let conf = dir.join("nginx.conf");
+        std::fs::create_dir_all(dir.join("logs")).unwrap();
+        std::fs::write(
+            &conf,
+            format!(
+                "worker_processes 1;\ndaemon off;\npid {pid};\nerror_log {dir}/logs/error.log warn;\nevents {{ worker_connections 4096; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n  fastcgi_temp_path {dir}/fastcgi;\n  uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n  upstream null {{ server 127.0.0.1:{null}; keepalive 128; }}\n  server {{\n    listen 127.0.0.1:{null};\n    keepalive_requests 1000000;\n    location / {{ default_type application/json; return 200 '{RESULT}'; }}\n  }}\n  server {{\n    listen 127.0.0.1:{front};\n    keepalive_requests 1000000;\n    location / {{ proxy_pass http://null; proxy_http_version 1.1; proxy_set_header Connection \"\"; }}\n  }}\n}}\n",
+                pid = dir.join("nginx.pid").display(),
+                dir = dir.display(),
+            ),
+        )
+        .unwrap();
+        let child = Command::new(binary)
+            .arg("-p")
+            .arg(dir)
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        wait_listening(null);
+        wait_listening(front);
+        Nginx { child }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn wait_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A mesh-proxy process invoking `arn:…:function:null` at the null endpoint; its child and the
+/// upstream's port.
+fn start_proxy(dir: &Path, null: u16) -> (Child, u16) {
+    let path = dir.join("mesh.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[admin]\nlisten = \"127.0.0.1:0\"\n[aws]\nregion = \"us-east-1\"\nendpoint_url = \"http://127.0.0.1:{null}\"\n[[upstream]]\ndestination_name = \"null\"\nlocal_bind_port = 0\nfunction = \"arn:aws:lambda:us-east-1:123456789012:function:null\"\nretries = 0\nmax_concurrency = 10000\n"
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mesh-proxy"))
+        .arg("--config")
+        .arg(&path)
+        .env("RUST_LOG", "warn")
+        .env("AWS_ACCESS_KEY_ID", "AKIDBENCH")
+        .env("AWS_SECRET_ACCESS_KEY", "bench-secret")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut addr: Option<SocketAddr> = None;
+    for _ in 0..10 {
+        let line = lines.next().unwrap().unwrap();
+        if let Some(rest) = line.strip_prefix("upstream null listening on ") {
+            addr = rest.parse().ok();
+        }
+        if line.starts_with("admin listening on") {
+            break;
+        }
+    }
+    // Keep reading (and dropping) its stdout so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (
+        child,
+        addr.expect("mesh-proxy printed no upstream address").port(),
+    )
+}

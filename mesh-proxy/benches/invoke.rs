@@ -57,31 +57,51 @@ fn main() {
     for (_, port) in &targets {
         wrk_run(&wrk, *port, 4, 1);
     }
+    let workers = nginx.workers();
     let mut rows = Vec::new();
-    for (name, port) in &targets {
+    for (index, (name, port)) in targets.iter().enumerate() {
         let one = wrk_run(&wrk, *port, 1, ONE_SECONDS);
+        let nginx_before = cpu(&workers);
+        let proxy_before = cpu(&[proxy.0.id()]);
         let many = wrk_run(&wrk, *port, CONNECTIONS, LOAD_SECONDS);
-        rows.push((*name, one, many));
+        let requests = many.rate * many.elapsed;
+        let nginx_cpu = (cpu(&workers) - nginx_before) / requests;
+        let proxy_cpu = (cpu(&[proxy.0.id()]) - proxy_before) / requests;
+        // The proxy's own CPU per request: nginx's worker is the null endpoint in every row and
+        // the proxy too in the nginx row; mesh-proxy is its own process.
+        let cpu_per_request = match index {
+            0 => nginx_cpu,
+            1 => nginx_cpu,
+            _ => proxy_cpu,
+        };
+        rows.push((*name, one, many, cpu_per_request));
     }
     let _ = proxy.0.kill();
     let _ = proxy.0.wait();
     nginx.stop();
 
     println!(
-        "| `wrk -t1`, {}-byte v2 result, load {} | requests/s at {CONNECTIONS} connections ({LOAD_SECONDS} s) | p50 at {CONNECTIONS} | p50 at 1 connection ({ONE_SECONDS} s) | added over direct at 1 |",
+        "| `wrk -t1`, {}-byte v2 result, load {} | requests/s at {CONNECTIONS} connections ({LOAD_SECONDS} s) | p50 at {CONNECTIONS} | p50 at 1 connection ({ONE_SECONDS} s) | added over direct at 1 | CPU per request at {CONNECTIONS}: the proxy alone |",
         RESULT.len(),
         load_average()
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     let direct_p50 = rows[0].1.p50;
-    for (name, one, many) in &rows {
+    let null_cpu = rows[0].3;
+    for (index, (name, one, many, cpu)) in rows.iter().enumerate() {
+        let cpu = match index {
+            0 => format!("{:.1} µs (the null endpoint)", cpu * 1e6),
+            // nginx's one worker was the proxy and the null endpoint.
+            1 => format!("{:.1} µs", (cpu - null_cpu).max(0.0) * 1e6),
+            _ => format!("{:.1} µs", cpu * 1e6),
+        };
         let added = if *name == rows[0].0 {
             "—".to_owned()
         } else {
             micros(one.p50.saturating_sub(direct_p50))
         };
         println!(
-            "| {name} | {:.0} | {} | {} | {added} |",
+            "| {name} | {:.0} | {} | {} | {added} | {cpu} |",
             many.rate,
             micros(many.p50),
             micros(one.p50)
@@ -92,11 +112,11 @@ fn main() {
     let nginx_added = nginx_row.1.p50.saturating_sub(direct_p50);
     let mesh_added = mesh_row.1.p50.saturating_sub(direct_p50);
     println!(
-        "| goal: requests/s ≥ 0.8× nginx | {ratio:.2}× | {} | | |",
+        "| goal: requests/s ≥ 0.8× nginx | {ratio:.2}× | {} | | | |",
         if ratio >= 0.8 { "met" } else { "not met" }
     );
     println!(
-        "| goal: added p50 at 1 ≤ 2× nginx's added | {:.2}× | {} | | |",
+        "| goal: added p50 at 1 ≤ 2× nginx's added | {:.2}× | {} | | | |",
         mesh_added.as_secs_f64() / nginx_added.as_secs_f64().max(1e-9),
         if mesh_added <= nginx_added * 2 {
             "met"
@@ -110,6 +130,8 @@ fn main() {
 struct Measured {
     rate: f64,
     p50: Duration,
+    /// How long wrk ran, as it reports it.
+    elapsed: f64,
 }
 
 fn wrk_run(wrk: &Path, port: u16, connections: usize, seconds: u64) -> Measured {
@@ -137,7 +159,30 @@ fn wrk_run(wrk: &Path, port: u16, connections: usize, seconds: u64) -> Measured 
         .find_map(|l| l.trim().strip_prefix("50%"))
         .and_then(|v| parse_wrk_duration(v.trim()))
         .unwrap_or_else(|| panic!("no 50% latency in wrk's output:\n{text}"));
-    Measured { rate, p50 }
+    // `123456 requests in 10.00s, …`
+    let elapsed = text
+        .lines()
+        .find_map(|l| l.split(" requests in ").nth(1))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|d| parse_wrk_duration(d.trim()))
+        .map_or(seconds as f64, |d| d.as_secs_f64());
+    Measured { rate, p50, elapsed }
+}
+
+/// CPU seconds (user + system) the processes `pids` have used so far.
+fn cpu(pids: &[u32]) -> f64 {
+    let ticks = 100.0; // USER_HZ on Linux
+    pids.iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .map(|stat| {
+            // Fields after the `(comm)`, which may hold spaces: utime and stime are 14 and 15.
+            let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            let fields: Vec<&str> = after.split_whitespace().collect();
+            let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<f64>().ok());
+            field(14).unwrap_or(0.0) + field(15).unwrap_or(0.0)
+        })
+        .sum::<f64>()
+        / ticks
 }
 
 /// wrk's `123.45us`, `1.23ms`, `1.02s`.
@@ -220,6 +265,24 @@ impl Nginx {
         wait_listening(null);
         wait_listening(front);
         Nginx { child }
+    }
+
+    /// The worker processes (the master's children).
+    fn workers(&self) -> Vec<u32> {
+        let pid = self.child.id();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let children: Vec<u32> =
+                std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .collect();
+            if !children.is_empty() || Instant::now() > deadline {
+                return children;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn stop(&mut self) {

@@ -138,6 +138,7 @@ impl Connections for GatewayConnections {
         serving: Serving,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
         let slot = self.0.clone();
+        let awaited = stream.body_awaited();
         async move {
             let gateway = current(&slot);
             let accepted = match gateway.acceptor.accept(stream).await {
@@ -162,21 +163,24 @@ impl Connections for GatewayConnections {
                 resumed = identity.resumed,
                 "gateway connection"
             );
-            let service = hyper::service::service_fn(move |mut request| {
-                let gateway = current(&slot);
-                match gateway.route(&destination, &identity, &xfcc) {
-                    Some((upstream, caller)) => {
-                        request.extensions_mut().insert(caller);
-                        answer(upstream.handle(request, peer))
+            let service = hyper::service::service_fn(
+                move |mut request: http::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(awaited.clone());
+                    let gateway = current(&slot);
+                    match gateway.route(&destination, &identity, &xfcc) {
+                        Some((upstream, caller)) => {
+                            request.extensions_mut().insert(caller);
+                            answer(upstream.handle(request, peer))
+                        }
+                        None => {
+                            let error = ProxyError::NotLinked {
+                                service: destination.service().to_owned(),
+                            };
+                            answer(std::future::ready(error.into_response()))
+                        }
                     }
-                    None => {
-                        let error = ProxyError::NotLinked {
-                            service: destination.service().to_owned(),
-                        };
-                        answer(std::future::ready(error.into_response()))
-                    }
-                }
-            });
+                },
+            );
             serve_http(accepted.stream, peer, serving, service).await;
         }
     }

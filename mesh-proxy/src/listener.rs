@@ -28,7 +28,7 @@ use crate::body::Body;
 use crate::upstream::{MAX_HEADERS, MAX_HEADER_BYTES};
 use accept::{AcceptBackoff, OpenConnections};
 use limits::{supervise, Activity};
-pub(crate) use stream::QuickAck;
+pub(crate) use stream::{BodyAwaited, QuickAck};
 use tracked::{RequestGuard, TrackedBody, Watched};
 
 pub use limits::{
@@ -149,8 +149,12 @@ where
         serving: Serving,
     ) -> impl Future<Output = ()> + Send + 'static {
         let handler = self.0.clone();
+        let awaited = stream.body_awaited();
         async move {
-            let service = hyper::service::service_fn(move |request| answer(handler(request, peer)));
+            let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(awaited.clone());
+                answer(handler(request, peer))
+            });
             serve_http(stream, peer, serving, service).await;
         }
     }

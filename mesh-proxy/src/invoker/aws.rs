@@ -1,9 +1,11 @@
 //! The `aws` invoker. Invoke (RequestResponse and Event) goes over our own pooled hyper client,
-//! signed with aws-sigv4 ([`wire`]); InvokeWithResponseStream goes through aws-sdk-lambda, whose
+//! signed with SigV4 ([`sigv4`]: aws-sigv4's key derivation and signature over a canonical
+//! request written for our one shape) ([`wire`]); InvokeWithResponseStream goes through aws-sdk-lambda, whose
 //! event-stream decoding it reuses. Both take credentials and region from aws-config's default
 //! chain; neither retries by itself (ours only retry errors raised before the function ran).
 
 mod credentials;
+mod sigv4;
 mod wire;
 
 use std::collections::HashMap;
@@ -27,6 +29,7 @@ use super::{InvokeFailure, StreamFailure, Streamed, Target};
 use crate::config::AwsSettings;
 use crate::trace::XRAY;
 use credentials::CredentialCache;
+use sigv4::Signer;
 use wire::{Endpoint, HttpsClient};
 
 #[cfg(test)]
@@ -45,11 +48,11 @@ pub struct AwsClients {
 }
 
 /// One region's Lambda: where Invoke goes, and the SDK client for streaming.
-#[derive(Clone)]
 pub struct Lambda {
     endpoint: Endpoint,
     http: HttpsClient,
     credentials: Arc<CredentialCache>,
+    signer: Signer,
     sdk: Client,
 }
 
@@ -146,6 +149,7 @@ impl AwsClients {
             endpoint: resolve(upstream, &region, &self.sdk, endpoint_url)?,
             http: self.http.clone(),
             credentials: Arc::clone(&self.credentials),
+            signer: Signer::default(),
             sdk: Client::from_conf(builder.build()),
         });
         regions.insert(key, Arc::clone(&lambda));

@@ -11,6 +11,7 @@ use hyper::body::Incoming;
 
 use super::{Exchange, Upstream, REQUEST_ID_HEADER};
 use crate::error::ProxyError;
+use crate::listener::BodyAwaited;
 
 /// Longest caller request id kept (a UUID is 36, a W3C `traceparent` 55).
 const MAX_REQUEST_ID_BYTES: usize = 200;
@@ -26,7 +27,33 @@ pub(super) fn request_id(headers: &HeaderMap) -> String {
         .map(str::trim)
         .filter(|v| is_sane_request_id(v))
         .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+        .unwrap_or_else(new_request_id)
+}
+
+/// A v4 UUID from the thread's CSPRNG: `Uuid::new_v4` asks the kernel (`getrandom`) each time,
+/// one system call per request.
+fn new_request_id() -> String {
+    use rand::Rng as _;
+    uuid::Builder::from_random_bytes(rand::thread_rng().gen())
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
+/// [`BodyAwaited`] raised for as long as this lives.
+struct Awaiting(BodyAwaited);
+
+impl Awaiting {
+    fn new(flag: BodyAwaited) -> Self {
+        flag.set(true);
+        Awaiting(flag)
+    }
+}
+
+impl Drop for Awaiting {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
 }
 
 fn is_sane_request_id(id: &str) -> bool {
@@ -74,6 +101,12 @@ async fn read(
     }
     let (mut parts, mut body) = request.into_parts();
     let mut buffer = BytesMut::with_capacity(declared.map_or(0, |n| n as usize));
+    // While body bytes are awaited the connection acknowledges what it reads at once (see
+    // `BodyAwaited`); lowered again however the read ends.
+    let _awaiting = (!hyper::body::Body::is_end_stream(&body))
+        .then(|| parts.extensions.get::<BodyAwaited>().cloned())
+        .flatten()
+        .map(Awaiting::new);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| ProxyError::BadRequest {
             message: format!("cannot read the request body: {e}"),
@@ -150,6 +183,17 @@ mod tests {
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h[REQUEST_ID_HEADER], "rid-1");
         assert_eq!(h.get_all("cookie").iter().count(), 2);
+    }
+
+    #[test]
+    fn made_request_ids_are_distinct_v4_uuids() {
+        let ids: std::collections::HashSet<String> = (0..1000).map(|_| new_request_id()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in ids.iter().take(10) {
+            let uuid = uuid::Uuid::parse_str(id).unwrap();
+            assert_eq!(uuid.get_version_num(), 4, "{id}");
+            assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122, "{id}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::RwLock;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_smithy_runtime_api::client::identity::Identity;
+use aws_credential_types::Credentials;
 
 /// Refresh this long before the credentials' own expiry (the SDK's identity cache refreshes
 /// 10 s before; a little more keeps one slow refresh from racing the deadline).
@@ -24,7 +24,7 @@ pub(crate) struct NoCredentials(String);
 
 #[derive(Clone)]
 struct Cached {
-    identity: Identity,
+    credentials: Credentials,
     /// When these must be replaced.
     refresh_at: SystemTime,
     /// When these stop being valid (`None`: never, as far as we know).
@@ -55,8 +55,8 @@ impl CredentialCache {
         }
     }
 
-    /// Valid credentials as an identity to sign with, refreshed when due.
-    pub(crate) async fn identity(&self) -> Result<Identity, NoCredentials> {
+    /// Valid credentials to sign with, refreshed when due.
+    pub(crate) async fn credentials(&self) -> Result<Credentials, NoCredentials> {
         let now = SystemTime::now();
         if let Some(fresh) = self.fresh(now) {
             return Ok(fresh);
@@ -68,9 +68,9 @@ impl CredentialCache {
         }
         match self.load().await {
             Ok(loaded) => {
-                let identity = loaded.identity.clone();
+                let credentials = loaded.credentials.clone();
                 *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(loaded);
-                Ok(identity)
+                Ok(credentials)
             }
             Err(error) => {
                 // A failed refresh keeps credentials that have not expired yet.
@@ -80,11 +80,11 @@ impl CredentialCache {
                     .unwrap_or_else(|e| e.into_inner())
                     .as_ref()
                     .filter(|c| c.expires_at.is_none_or(|at| at > now))
-                    .map(|c| c.identity.clone());
+                    .map(|c| c.credentials.clone());
                 match still_valid {
-                    Some(identity) => {
+                    Some(credentials) => {
                         tracing::warn!(%error, "credential refresh failed; the current ones have not expired yet");
-                        Ok(identity)
+                        Ok(credentials)
                     }
                     None => Err(error),
                 }
@@ -92,12 +92,12 @@ impl CredentialCache {
         }
     }
 
-    fn fresh(&self, now: SystemTime) -> Option<Identity> {
+    fn fresh(&self, now: SystemTime) -> Option<Credentials> {
         let current = self.current.read().unwrap_or_else(|e| e.into_inner());
         current
             .as_ref()
             .filter(|c| c.refresh_at > now)
-            .map(|c| c.identity.clone())
+            .map(|c| c.credentials.clone())
     }
 
     async fn load(&self) -> Result<Cached, NoCredentials> {
@@ -125,7 +125,7 @@ impl CredentialCache {
             ));
         }
         Ok(Cached {
-            identity: Identity::from(credentials),
+            credentials,
             refresh_at,
             expires_at,
         })
@@ -150,7 +150,6 @@ fn credentials_error(error: &aws_credential_types::provider::error::CredentialsE
 mod tests {
     use super::*;
     use aws_credential_types::provider::future::ProvideCredentials as Future;
-    use aws_credential_types::Credentials;
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::Arc;
 
@@ -196,18 +195,15 @@ mod tests {
         (CredentialCache::new(Some(provider)), calls)
     }
 
-    fn key(identity: &Identity) -> String {
-        identity
-            .data::<Credentials>()
-            .map(|c| c.access_key_id().to_owned())
-            .unwrap_or_default()
+    fn key(credentials: &Credentials) -> String {
+        credentials.access_key_id().to_owned()
     }
 
     #[tokio::test]
     async fn long_lived_credentials_are_loaded_once() {
         let (cache, calls) = cache(Some(Duration::from_secs(3600)), u32::MAX);
         for _ in 0..100 {
-            assert_eq!(key(&cache.identity().await.unwrap()), "AKID0");
+            assert_eq!(key(&cache.credentials().await.unwrap()), "AKID0");
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
@@ -216,19 +212,19 @@ mod tests {
     async fn credentials_near_expiry_are_refreshed() {
         // Expiring in 300 ms: inside REFRESH_BEFORE, so used until expiry, then replaced.
         let (cache, calls) = cache(Some(Duration::from_millis(300)), u32::MAX);
-        assert_eq!(key(&cache.identity().await.unwrap()), "AKID0");
-        assert_eq!(key(&cache.identity().await.unwrap()), "AKID0");
+        assert_eq!(key(&cache.credentials().await.unwrap()), "AKID0");
+        assert_eq!(key(&cache.credentials().await.unwrap()), "AKID0");
         tokio::time::sleep(Duration::from_millis(400)).await;
-        assert_eq!(key(&cache.identity().await.unwrap()), "AKID1");
+        assert_eq!(key(&cache.credentials().await.unwrap()), "AKID1");
         assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
     async fn a_failed_refresh_after_expiry_is_an_error_without_the_providers_text() {
         let (cache, _) = cache(Some(Duration::from_millis(200)), 1);
-        assert!(cache.identity().await.is_ok());
+        assert!(cache.credentials().await.is_ok());
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let error = cache.identity().await.unwrap_err().to_string();
+        let error = cache.credentials().await.unwrap_err().to_string();
         assert_eq!(
             error,
             "cannot send the invoke request (credentials or endpoint): the credentials provider failed"
@@ -239,6 +235,6 @@ mod tests {
     #[tokio::test]
     async fn no_provider_is_an_error() {
         let cache = CredentialCache::new(None);
-        assert!(cache.identity().await.is_err());
+        assert!(cache.credentials().await.is_err());
     }
 }

@@ -1,5 +1,6 @@
-//! Invoke (RequestResponse and Event) over the workspace's own pooled hyper client, signed with
-//! aws-sigv4 — the crate aws-sdk-lambda signs with — so a call costs what its work costs: one
+//! Invoke (RequestResponse and Event) over the workspace's own pooled hyper client, signed by
+//! [`super::sigv4`] (with aws-sigv4's key derivation and signature, the crate aws-sdk-lambda signs
+//! with) — so a call costs what its work costs: one
 //! request built, signed and sent, one response read. The SDK's per-call orchestration
 //! (interceptors, runtime plugins, identity and endpoint resolution per request) measured ~40 %
 //! of mesh-proxy's CPU under load (BENCHMARKS.md); the endpoint is resolved once per region with
@@ -7,11 +8,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, RETRY_AFTER, USER_AGENT};
+use http::header::{AUTHORIZATION, RETRY_AFTER, USER_AGENT};
 use http::{HeaderMap, HeaderValue, Method, Request};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::{ConfigBuilderExt, HttpsConnector};
@@ -20,6 +18,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
+use super::sigv4::{payload_sha256, Keys, Signable, Signer};
 use super::{first_line, kind_of_status, Kind, Lambda};
 use crate::invoker::{InvokeFailure, Invoked, Target};
 use crate::trace::XRAY;
@@ -32,6 +31,9 @@ pub(crate) type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>
 const MAX_RESPONSE: usize = 7 * 1024 * 1024;
 /// The SDK's default connect timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
+
+/// The signing name of Lambda.
+const SERVICE: &str = "lambda";
 
 const USER_AGENT_VALUE: &str = concat!("lambda-mesh/", env!("CARGO_PKG_VERSION"));
 
@@ -116,20 +118,25 @@ impl Endpoint {
 
 /// The signed Invoke request for `target` at `time`; `extra` headers are signed too (the golden
 /// test adds the SDK's own to compare signatures).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn request(
     endpoint: &Endpoint,
     target: &Target,
     payload: Bytes,
     trace: &HeaderValue,
-    identity: &Identity,
+    keys: &Keys<'_>,
+    signer: &Signer,
     time: SystemTime,
     extra: &[(&str, &str)],
 ) -> Result<Request<Full<Bytes>>, InvokeFailure> {
-    let mut uri = format!(
-        "{}/2015-03-31/functions/{}/invocations",
-        endpoint.base,
-        utf8_percent_encode(&target.function, COMPONENT)
-    );
+    // `base` + path + query, with the path and query kept apart for signing.
+    let mut uri = String::with_capacity(endpoint.base.len() + 128);
+    uri.push_str(&endpoint.base);
+    let path_start = uri.len();
+    uri.push_str("/2015-03-31/functions/");
+    uri.extend(utf8_percent_encode(&target.function, COMPONENT));
+    uri.push_str("/invocations");
+    let path_end = uri.len();
     if let Some(qualifier) = &target.qualifier {
         uri.push_str("?Qualifier=");
         uri.extend(utf8_percent_encode(qualifier, COMPONENT));
@@ -139,88 +146,47 @@ pub(crate) fn request(
     } else {
         "RequestResponse"
     };
-    let mut builder = Request::builder()
-        .method(Method::POST)
-        .uri(uri)
-        .header(HOST, &endpoint.host)
-        .header(CONTENT_TYPE, "application/octet-stream")
-        .header(CONTENT_LENGTH, payload.len())
-        .header("x-amz-invocation-type", invocation_type);
-    for (name, value) in extra {
+    let length = payload.len().to_string();
+    let mut signed: Vec<(&str, &str)> = Vec::with_capacity(4 + extra.len());
+    signed.extend_from_slice(&[
+        ("host", endpoint.host.as_str()),
+        ("content-type", "application/octet-stream"),
+        ("content-length", length.as_str()),
+        ("x-amz-invocation-type", invocation_type),
+    ]);
+    signed.extend_from_slice(extra);
+    let signature = signer.sign(
+        &Signable {
+            method: "POST",
+            path: &uri[path_start..path_end],
+            query: uri.get(path_end + 1..).unwrap_or(""),
+            headers: &signed,
+            payload_sha256: &payload_sha256(&payload),
+        },
+        keys,
+        &endpoint.region,
+        SERVICE,
+        time,
+    );
+    let mut builder = Request::builder().method(Method::POST).uri(uri.as_str());
+    for (name, value) in &signed {
         builder = builder.header(*name, *value);
     }
-    let mut request = builder.body(Full::new(payload.clone())).map_err(built)?;
-    sign_request(
-        &mut request,
-        &payload,
-        Signer {
-            identity,
-            region: &endpoint.region,
-            service: "lambda",
-            time,
-        },
-        SigningSettings::default(),
-    )
-    .map_err(built)?;
+    builder = builder
+        .header("x-amz-date", signature.amz_date)
+        .header(AUTHORIZATION, signature.authorization);
+    if let Some(token) = keys.session_token {
+        builder = builder.header("x-amz-security-token", token);
+    }
     // Unsigned, as the SDK leaves them (`trace::invoke_header` made the trace visible ASCII).
-    let headers = request.headers_mut();
-    headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
-    headers.insert(XRAY, trace.clone());
-    Ok(request)
-}
-
-fn built(error: impl std::fmt::Display) -> InvokeFailure {
-    InvokeFailure::Other {
-        message: format!("the invoke request could not be built: {error}"),
-    }
-}
-
-/// Who signs, for what, when.
-#[derive(Clone, Copy)]
-pub(crate) struct Signer<'a> {
-    pub(crate) identity: &'a Identity,
-    pub(crate) region: &'a str,
-    pub(crate) service: &'a str,
-    pub(crate) time: SystemTime,
-}
-
-/// Signs `request` (every header it has so far, its URI as written, `body`) with SigV4 and adds
-/// `X-Amz-Date`, `X-Amz-Security-Token` and `Authorization`.
-pub(crate) fn sign_request<B>(
-    request: &mut Request<B>,
-    body: &[u8],
-    signer: Signer<'_>,
-    settings: SigningSettings,
-) -> Result<(), String> {
-    let uri = request.uri().to_string();
-    let mut headers = Vec::with_capacity(request.headers().len());
-    for (name, value) in request.headers() {
-        let value = value
-            .to_str()
-            .map_err(|_| format!("header `{name}` is not visible ASCII"))?;
-        headers.push((name.as_str(), value));
-    }
-    let signable = SignableRequest::new(
-        request.method().as_str(),
-        uri.as_str(),
-        headers.into_iter(),
-        SignableBody::Bytes(body),
-    )
-    .map_err(|e| e.to_string())?;
-    let params = v4::SigningParams::builder()
-        .identity(signer.identity)
-        .region(signer.region)
-        .name(signer.service)
-        .time(signer.time)
-        .settings(settings)
-        .build()
-        .map_err(|e| e.to_string())?
-        .into();
-    let (instructions, _signature) = sign(signable, &params)
-        .map_err(|e| e.to_string())?
-        .into_parts();
-    instructions.apply_to_request_http1x(request);
-    Ok(())
+    builder = builder
+        .header(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE))
+        .header(XRAY, trace.clone());
+    builder
+        .body(Full::new(payload))
+        .map_err(|error| InvokeFailure::Other {
+            message: format!("the invoke request could not be built: {error}"),
+        })
 }
 
 /// Invoke once.
@@ -230,9 +196,9 @@ pub(crate) async fn invoke(
     payload: Bytes,
     trace: &HeaderValue,
 ) -> Result<Invoked, InvokeFailure> {
-    let identity = lambda
+    let credentials = lambda
         .credentials
-        .identity()
+        .credentials()
         .await
         .map_err(|e| InvokeFailure::Other {
             message: e.to_string(),
@@ -242,7 +208,8 @@ pub(crate) async fn invoke(
         target,
         payload,
         trace,
-        &identity,
+        &Keys::from(&credentials),
+        &lambda.signer,
         SystemTime::now(),
         &[],
     )?;

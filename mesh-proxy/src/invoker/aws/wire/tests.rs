@@ -4,13 +4,12 @@
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{PayloadChecksumKind, SigningSettings};
-use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
 use http::{HeaderValue, Request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{request, sign_request, Endpoint, Signer};
+use super::super::sigv4::{payload_sha256, Keys, Signable, Signer};
+use super::{request, Endpoint};
 use crate::config::InvocationMode;
 use crate::invoker::Target;
 
@@ -19,43 +18,44 @@ fn suite_time() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_440_938_160)
 }
 
-fn suite_identity(token: Option<&str>) -> Identity {
-    Identity::from(Credentials::new(
-        "AKIDEXAMPLE",
-        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-        token.map(str::to_owned),
-        None,
-        "suite",
-    ))
-}
-
-/// The `Signature=` of `request` signed as the suite signs (region us-east-1, service `service`).
+/// The `Signature=` of `request` signed as the suite signs (region us-east-1, service
+/// `service`), with `x-amz-content-sha256` signed too when `content_sha256`.
 fn suite_signature(
-    mut request: Request<()>,
+    request: Request<()>,
     body: &[u8],
     token: Option<&str>,
-    settings: SigningSettings,
+    content_sha256: bool,
 ) -> String {
-    let identity = suite_identity(token);
-    sign_request(
-        &mut request,
-        body,
-        Signer {
-            identity: &identity,
-            region: "us-east-1",
-            service: "service",
-            time: suite_time(),
+    let payload = payload_sha256(body);
+    let mut headers: Vec<(&str, &str)> = request
+        .headers()
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.to_str().unwrap()))
+        .collect();
+    if content_sha256 {
+        headers.push(("x-amz-content-sha256", &payload));
+    }
+    let keys = Keys {
+        access_key_id: "AKIDEXAMPLE",
+        secret: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        session_token: token,
+    };
+    let signed = Signer::default().sign(
+        &Signable {
+            method: request.method().as_str(),
+            path: request.uri().path(),
+            query: request.uri().query().unwrap_or(""),
+            headers: &headers,
+            payload_sha256: &payload,
         },
-        settings,
-    )
-    .unwrap();
-    let authorization = request.headers()["authorization"].to_str().unwrap();
-    assert_eq!(
-        request.headers()["x-amz-date"],
-        "20150830T123600Z",
-        "{authorization}"
+        &keys,
+        "us-east-1",
+        "service",
+        suite_time(),
     );
-    authorization
+    assert_eq!(signed.amz_date, "20150830T123600Z");
+    signed
+        .authorization
         .split("Signature=")
         .nth(1)
         .unwrap_or_default()
@@ -73,7 +73,7 @@ fn suite_request(method: &str, path: &str) -> http::request::Builder {
 fn published_vector_post_vanilla() {
     let request = suite_request("POST", "/").body(()).unwrap();
     assert_eq!(
-        suite_signature(request, b"", None, SigningSettings::default()),
+        suite_signature(request, b"", None, false),
         "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b"
     );
 }
@@ -82,7 +82,7 @@ fn published_vector_post_vanilla() {
 fn published_vector_post_vanilla_query() {
     let request = suite_request("POST", "/?Param1=value1").body(()).unwrap();
     assert_eq!(
-        suite_signature(request, b"", None, SigningSettings::default()),
+        suite_signature(request, b"", None, false),
         "28038455d6de14eafc1f9222cf5aa6f1a96197d7deb8263271d420d138af7f11"
     );
 }
@@ -92,7 +92,7 @@ fn published_vector_get_vanilla_with_session_token() {
     let request = suite_request("GET", "/").body(()).unwrap();
     let token = "6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267";
     assert_eq!(
-        suite_signature(request, b"", Some(token), SigningSettings::default()),
+        suite_signature(request, b"", Some(token), false),
         "07ec1639c89043aa0e3e2de82b96708f198cceab042d4a97044c66dd9f74e7f8"
     );
 }
@@ -104,10 +104,8 @@ fn published_vector_post_x_www_form_urlencoded_signs_the_body() {
         .header("content-length", "13")
         .body(())
         .unwrap();
-    let mut settings = SigningSettings::default();
-    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
     assert_eq!(
-        suite_signature(request, b"Param1=value1", None, settings),
+        suite_signature(request, b"Param1=value1", None, true),
         "d3875051da38690788ef43de4db0d8f280229d82040bfac253562e56c3f20e0b"
     );
 }
@@ -204,13 +202,13 @@ async fn invoke_is_signed_exactly_as_aws_sdk_lambda_signs_it() {
         qualifier: Some("live".into()),
         mode: InvocationMode::default(),
     };
-    let identity = Identity::from(credentials);
     let ours = request(
         &endpoint,
         &target,
         payload,
         &HeaderValue::from_static("Root=1-00000000-000000000000000000000000"),
-        &identity,
+        &Keys::from(&credentials),
+        &Signer::default(),
         time,
         &[("x-amz-user-agent", header(&sdk_head, "x-amz-user-agent"))],
     )

@@ -148,6 +148,11 @@ impl MeshProxy {
             .unwrap_or_else(|| panic!("no upstream {name}: {:?}", self.upstreams))
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
     /// Everything written to stderr so far.
     pub fn stderr(&self) -> String {
         self.process.stderr()

@@ -58,6 +58,32 @@ environment = {{ AWS_LAMBDA_EXEC_WRAPPER = "/opt/bootstrap"{extra_env} }}
     )
 }
 
+/// A `[[function]]` table behind the lambda-mesh `layer` whose process only waits (`code` from
+/// [`crate::layer::waiting_code`]): the service is the test's own server on `port` (as
+/// [`crate::functions::rust_service_function`] for the emulator in-process); `extra` continues the
+/// table (`timeout` 10 s and `concurrency` 2 unless `extra` sets them), `extra_env` its
+/// `environment` inline table (`, KEY = "v"`).
+pub fn service_function_table(
+    name: &str,
+    layer: &Path,
+    code: &Path,
+    port: u16,
+    extra: &str,
+    extra_env: &str,
+) -> String {
+    let mut table = format!(
+        "\n[[function]]\nname = \"{name}\"\ncode = \"{code}\"\nruntime = \"provided.al2023\"\nhandler = \"wait.sh\"\nlayers = [\"{layer}\"]\nenvironment = {{ LAMBDA_MESH_PORT = \"{port}\"{extra_env} }}\n{extra}\n",
+        code = code.display(),
+        layer = layer.display(),
+    );
+    for (key, default) in [("timeout", "10"), ("concurrency", "2")] {
+        if !extra.lines().any(|l| l.trim_start().starts_with(key)) {
+            table.push_str(&format!("{key} = {default}\n"));
+        }
+    }
+    table
+}
+
 /// A running mesh-proxy process.
 pub struct MeshProxy {
     process: Proc,
@@ -70,6 +96,18 @@ pub struct MeshProxy {
 }
 
 impl MeshProxy {
+    /// Writes `DIR/mesh.toml` (an admin listener on a free port, then `config`) and starts
+    /// `BINARY` on it with [`AWS_ENV`].
+    pub fn start_with_config(binary: &Path, dir: &Path, config: &str) -> MeshProxy {
+        let path = dir.join("mesh.toml");
+        std::fs::write(
+            &path,
+            format!("[admin]\nlisten = \"127.0.0.1:0\"\n{config}"),
+        )
+        .expect("write mesh.toml");
+        MeshProxy::start(binary, &path, &AWS_ENV)
+    }
+
     /// Starts `BINARY --config CONFIG` with `env` (`RUST_LOG=info` unless `env` sets it), waiting
     /// for its admin line.
     pub fn start(binary: &Path, config: &Path, env: &[(&str, &str)]) -> MeshProxy {
@@ -108,6 +146,11 @@ impl MeshProxy {
             .upstreams
             .get(name)
             .unwrap_or_else(|| panic!("no upstream {name}: {:?}", self.upstreams))
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
     }
 
     /// Everything written to stderr so far.

@@ -18,6 +18,11 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Start `binary` with `args` and `env`.
     pub fn start(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> Proc {
         let mut command = Command::new(binary);
@@ -158,4 +163,62 @@ pub fn address(line: &str) -> std::net::SocketAddr {
         .next()
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| panic!("no address in `{line}`"))
+}
+
+/// The processes descended from `pid` (children, their children …) whose name (`comm`, at most
+/// 15 bytes) is `name`, read from /proc.
+pub fn descendants_named(pid: u32, name: &str) -> Vec<u32> {
+    let mut parents = std::collections::HashMap::new();
+    let mut names = std::collections::HashMap::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(id) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`: comm may hold spaces and parentheses, so split at the last `)`.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let ppid = stat[close + 1..]
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(ppid) = ppid {
+            parents.insert(id, ppid);
+            names.insert(id, stat[open + 1..close].to_owned());
+        }
+    }
+    let descends = |mut id: u32| {
+        // Bounded: a parent chain is never longer than the process table.
+        for _ in 0..parents.len() {
+            match parents.get(&id) {
+                Some(&parent) if parent == pid => return true,
+                Some(&parent) if parent > 1 => id = parent,
+                _ => return false,
+            }
+        }
+        false
+    };
+    let mut found: Vec<u32> = names
+        .iter()
+        .filter(|(id, comm)| comm.as_str() == name && descends(**id))
+        .map(|(id, _)| *id)
+        .collect();
+    found.sort_unstable();
+    found
+}
+
+/// SIGKILL `pid` with kill(1); whether it was there to kill.
+pub fn kill(pid: u32) -> bool {
+    Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }

@@ -1,8 +1,9 @@
 //! A small Rust HTTP service started in the test on 127.0.0.1:0, answering like
 //! examples/hello-python (echo JSON) plus a few endpoints the tests steer: `/`, `/hello?name=`,
 //! `/sleep?ms=`, `/crash` (drops the connection), `/big?bytes=`, `/set-cookies`, `/status/N`,
-//! `/stream-gated` (first chunk, then the rest once [`Service::gate`] opens), `/stream-broken`;
-//! anything else is echoed as JSON.
+//! `/stream-gated` (first chunk, then the rest once [`Service::gate`] opens), `/stream-broken`,
+//! `/mirror` (the body back byte for byte, with what arrived reported in headers: see
+//! [`mirror`]); anything else is echoed as JSON.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -31,7 +32,17 @@ pub struct Service {
     pub gate: Arc<Notify>,
     /// Connections accepted so far.
     pub connections: Arc<std::sync::atomic::AtomicUsize>,
+    /// Every request's path and query (`/a?b=1`), in the order they arrived.
+    pub seen: Arc<std::sync::Mutex<Vec<String>>>,
     task: JoinHandle<()>,
+}
+
+impl Service {
+    /// How many requests for exactly `path_and_query` arrived so far.
+    pub fn hits(&self, path_and_query: &str) -> usize {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.iter().filter(|s| *s == path_and_query).count()
+    }
 }
 
 impl Drop for Service {
@@ -51,14 +62,23 @@ pub fn serve(listener: TcpListener) -> Service {
     let addr = listener.local_addr().expect("local addr");
     let gate = Arc::new(Notify::new());
     let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let (task_gate, task_connections) = (gate.clone(), connections.clone());
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (task_gate, task_connections, task_seen) =
+        (gate.clone(), connections.clone(), seen.clone());
     let task = tokio::spawn(async move {
         // Bounded: the test aborts the task when the service is dropped.
         while let Ok((stream, _)) = listener.accept().await {
             task_connections.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let gate = task_gate.clone();
+            let (gate, seen) = (task_gate.clone(), task_seen.clone());
             tokio::spawn(async move {
-                let service = service_fn(move |request| handle(request, gate.clone()));
+                let service = service_fn(move |request: Request<Incoming>| {
+                    let target = request
+                        .uri()
+                        .path_and_query()
+                        .map_or_else(String::new, |p| p.as_str().to_owned());
+                    seen.lock().unwrap_or_else(|e| e.into_inner()).push(target);
+                    handle(request, gate.clone())
+                });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
@@ -69,6 +89,7 @@ pub fn serve(listener: TcpListener) -> Service {
         addr,
         gate,
         connections,
+        seen,
         task,
     }
 }
@@ -140,6 +161,7 @@ async fn handle(
                 .append("set-cookie", "b=2; HttpOnly".parse().expect("value"));
             response
         }
+        "/mirror" => mirror(&parts, body, &query),
         "/stream-gated" => stream_response(gate, false),
         "/stream-broken" => stream_response(gate, true),
         _ if path.starts_with("/status/") => {
@@ -192,6 +214,69 @@ impl http_body::Body for ChannelBody {
     ) -> std::task::Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         self.get_mut().0.poll_recv(cx)
     }
+}
+
+/// `x-mirror-sha256`: the SHA-256 (lowercase hex) of the body `/mirror` received.
+pub const MIRROR_SHA256: &str = "x-mirror-sha256";
+/// `x-mirror-length`: the length of the body `/mirror` received.
+pub const MIRROR_LENGTH: &str = "x-mirror-length";
+/// `x-mirror-query`: the raw query string `/mirror` received.
+pub const MIRROR_QUERY: &str = "x-mirror-query";
+/// `x-mirror-headers`: the headers `/mirror` received, in order, as base64 of a JSON list of
+/// `[name, value]` pairs (values lossily UTF-8).
+pub const MIRROR_HEADERS: &str = "x-mirror-headers";
+
+/// SHA-256 of `bytes`, lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `/mirror`: 200 with the request's body byte for byte (none with `echo=0`) under the request's
+/// content type, the [`MIRROR_SHA256`], [`MIRROR_LENGTH`], [`MIRROR_QUERY`] and
+/// [`MIRROR_HEADERS`] of what arrived, and `cookies=N` `Set-Cookie` headers `m0=v0` … in order.
+fn mirror(parts: &http::request::Parts, body: Bytes, query: &str) -> Response<Body> {
+    let headers: Vec<[String; 2]> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            [
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            ]
+        })
+        .collect();
+    let reported = base64::engine::general_purpose::STANDARD
+        .encode(serde_json::to_vec(&headers).expect("headers as JSON"));
+    let cookies: usize = query_value(query, "cookies")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let content_type = parts
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    let sha = sha256_hex(&body);
+    let length = body.len();
+    let echoed = if query_value(query, "echo").as_deref() == Some("0") {
+        Bytes::new()
+    } else {
+        body
+    };
+    let mut response = full(200, &content_type, echoed);
+    let out = response.headers_mut();
+    out.insert(MIRROR_SHA256, sha.parse().expect("hex"));
+    out.insert(MIRROR_LENGTH, length.into());
+    out.insert(MIRROR_HEADERS, reported.parse().expect("base64"));
+    if let Ok(value) = query.parse() {
+        out.insert(MIRROR_QUERY, value);
+    }
+    for i in 0..cookies {
+        let cookie = format!("m{i}=v{i}; Path=/");
+        out.append("set-cookie", cookie.parse().expect("cookie"));
+    }
+    response
 }
 
 /// The request as JSON, the same fields examples/hello-python answers with.

@@ -9,10 +9,12 @@ use serde::Deserialize;
 
 use crate::DecodeError;
 
+mod agree;
 mod fallback;
 mod parse;
 mod write;
 
+pub use agree::check_json_parsers;
 pub(crate) use write::{push_escaped, push_key, push_str};
 
 /// The index of the first `"`, `\\` or control character in `bytes` (the bytes a JSON string

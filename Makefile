@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/.venv/bin:$(CURDIR)/.tools/bin:$(PATH)
 CARGO ?= cargo
 LWA_VERSION := 1.0.0-rc1
 
-.PHONY: test fmt-check clippy build examples cargo-test lint-template deps deps-python deps-lwa demo bench layer doc
+.PHONY: test fmt-check clippy build examples cargo-test lint-template deps deps-python deps-lwa demo bench fuzz layer doc
 
 ## test: everything CI checks (the layer build runs objdump's glibc check on the real release binary)
 test: fmt-check clippy doc build examples lint-template cargo-test layer
@@ -53,6 +53,23 @@ deps-lwa:
 
 bench:
 	$(CARGO) bench --workspace
+
+## fuzz: each cargo-fuzz target in fuzz/ for FUZZ_SECONDS, seeded from our own fixtures by
+## fuzz/seed.py; not part of `make test`. RUSTC_BOOTSTRAP=1 lets stable rustc take cargo-fuzz's
+## -Z flags. A crash ends that target's run with its input in fuzz/artifacts/<target>/; the others
+## still run, and `make fuzz` fails at the end naming the targets that crashed.
+FUZZ_SECONDS ?= 45
+FUZZ_TARGETS := event result json config
+FUZZ_FLAGS ?= --sanitizer address
+fuzz:
+	command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	python3 fuzz/seed.py
+	@crashed=""; for target in $(FUZZ_TARGETS); do \
+		echo "fuzz: $$target for $(FUZZ_SECONDS) s"; \
+		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $(FUZZ_FLAGS) $$target -- \
+			-max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 || crashed="$$crashed $$target"; \
+	done; \
+	if [ -n "$$crashed" ]; then echo "fuzz: crashed:$$crashed (inputs in fuzz/artifacts/)"; exit 1; fi
 
 ## demo: mesh-proxy on 127.0.0.1:2345 serving examples/hello-python behind the extension layer in the
 ## embedded emulator (examples/demo.toml). The layer is `make layer`'s when cargo-zigbuild is there

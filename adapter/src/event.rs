@@ -1,5 +1,13 @@
 //! Function side: any event → `http::Request` plus the [`EventShape`] it came in (see `detect`
 //! for how shapes are told apart).
+//!
+//! Once the shape is known, every field AWS documents for it has its documented JSON type, read or
+//! not (`pathParameters` too), and so do the parts of `requestContext` that are read: strings,
+//! booleans (`isBase64Encoded`), lists (`cookies`, multi-value lists), objects whose values are
+//! strings (`headers`, query parameters) or lists of strings (`multiValueHeaders`,
+//! `multiValueQueryStringParameters`). A wrong type is a [`DecodeError`] naming the field's path
+//! (`headers.x-count`), never coerced. Null is an absent field, list or value, as AWS sends
+//! `"multiValueHeaders": null`.
 
 use std::borrow::Cow;
 
@@ -9,8 +17,11 @@ use http::{HeaderMap, HeaderValue, Method, Request};
 
 use crate::body::{decode_body, event_body, EventBody};
 use crate::detect::detect;
-use crate::headers;
-use crate::json::{opt_array, opt_bool, opt_object, opt_str, req_str, scalar_text, take_str, Node};
+use crate::headers::{self, append, Values};
+use crate::json::{
+    opt_array, opt_bool, opt_object, opt_str, opt_str_map, req_str, str_value, take_str,
+    wrong_type, Node,
+};
 use crate::uri::{push_encoded_pair, push_raw_pair, target};
 use crate::{DecodeError, DecodeOptions, EventShape};
 
@@ -135,6 +146,7 @@ fn decode(event: &[u8]) -> Result<(EventShape, Option<Found<'_>>), DecodeError> 
         EventShape::Envoy => (envoy(&node)?, "body", "is_base64_encoded"),
         _ => return Ok((EventShape::PassThrough, None)),
     };
+    check_unread(&node, &shape)?;
     let is_base64 = opt_bool(&node, base64_field, base64_field)?;
     let body = take_str(&mut node, body_field)?;
     let context = match shape {
@@ -171,9 +183,9 @@ fn method(text: &str, field: &str) -> Result<Method, DecodeError> {
 
 /// API Gateway HTTP API (2.0) and Function URLs.
 fn v2(event: &Node<'_>) -> Result<Parts, DecodeError> {
-    let http = event
-        .field("requestContext")
-        .and_then(|c| c.field("http"))
+    let context = context(event)?.ok_or_else(|| DecodeError::missing("requestContext"))?;
+    opt_str(context, "domainName", "requestContext.domainName")?;
+    let http = object(context, "http", "requestContext.http")?
         .ok_or_else(|| DecodeError::missing("requestContext.http"))?;
     let method = method(
         req_str(http, "method", "requestContext.http.method")?,
@@ -194,14 +206,14 @@ fn v2(event: &Node<'_>) -> Result<Parts, DecodeError> {
     let uri = target(path, &query, "rawPath")?;
     let mut headers = HeaderMap::new();
     if let Some(members) = opt_object(event, "headers", "headers")? {
-        headers::from_single(&mut headers, members, "headers")?;
+        headers::from_single(&mut headers, members, "headers", Values::Strings)?;
     }
     if let Some(cookies) = opt_array(event, "cookies", "cookies")? {
         let mut joined = String::new();
         for (i, cookie) in cookies.iter().enumerate() {
-            let text = cookie.as_str().ok_or_else(|| {
-                DecodeError::malformed(format!("cookies.{i}"), "must be a string")
-            })?;
+            let Some(text) = str_value(cookie, || format!("cookies.{i}"))? else {
+                continue;
+            };
             if !joined.is_empty() {
                 joined.push_str("; ");
             }
@@ -236,12 +248,16 @@ fn v1_or_alb(
     event: &Node<'_>,
     push_pair: fn(&mut String, &str, &str),
 ) -> Result<Parts, DecodeError> {
+    let context = context(event)?;
+    if let Some(context) = context {
+        object(context, "elb", "requestContext.elb")?;
+    }
     let method = method(req_str(event, "httpMethod", "httpMethod")?, "httpMethod")?;
     let path = opt_str(event, "path", "path")?.unwrap_or("/");
     let mut query = String::new();
     for_each_query_param(event, |k, v| push_pair(&mut query, k, v))?;
     let uri = target(path, &query, "path")?;
-    let headers = headers::from_multi_and_single(event)?;
+    let headers = headers::from_multi_and_single(event, Values::Strings)?;
     Ok(Parts {
         method,
         uri,
@@ -257,22 +273,21 @@ fn envoy(event: &Node<'_>) -> Result<Parts, DecodeError> {
     let uri = target(path, query, "raw_path")?;
     let mut headers = HeaderMap::new();
     let mut authority = None;
-    if let Some(members) = opt_object(event, "headers", "headers")? {
+    for (name, value) in opt_object(event, "headers", "headers")?.unwrap_or_default() {
+        let Some(text) = str_value(value, || format!("headers.{name}"))? else {
+            continue;
+        };
         // HTTP/2 pseudo-headers are not headers; `:authority` stands in for a missing `host`.
-        let (pseudo, regular): (Vec<_>, Vec<_>) = members
-            .iter()
-            .cloned()
-            .partition(|(k, _)| k.starts_with(':'));
-        headers::from_single(&mut headers, &regular, "headers")?;
-        authority = pseudo
-            .into_iter()
-            .find(|(k, _)| k == ":authority")
-            .map(|(_, v)| v);
+        match name.strip_prefix(':') {
+            Some("authority") => authority = authority.or(Some(text)),
+            Some(_) => {}
+            None => append(&mut headers, "headers", name, text)?,
+        }
     }
-    if let Some(Node::Str(authority)) = authority {
+    if let Some(authority) = authority {
         if !headers.contains_key(HOST) {
             let value =
-                HeaderValue::from_str(&authority).map_err(|_| DecodeError::InvalidHeaderValue {
+                HeaderValue::from_str(authority).map_err(|_| DecodeError::InvalidHeaderValue {
                     field: "headers.:authority".to_owned(),
                 })?;
             headers.insert(HOST, value);
@@ -294,24 +309,64 @@ fn for_each_query_param(
     const MULTI: &str = "multiValueQueryStringParameters";
     const SINGLE: &str = "queryStringParameters";
     let multi = opt_object(event, MULTI, MULTI)?.unwrap_or_default();
-    for (key, value) in multi {
-        let values = match value {
-            Node::Array(items) => items.as_slice(),
-            other => std::slice::from_ref(other),
+    for (key, list) in multi {
+        let items = match list {
+            Node::Null => continue,
+            Node::Array(items) => items,
+            other => return Err(wrong_type(format!("{MULTI}.{key}"), "an array", other)),
         };
-        for item in values {
-            if let Some(text) = scalar_text(item, || format!("{MULTI}.{key}"))? {
-                f(key, &text);
+        for item in items {
+            if let Some(text) = str_value(item, || format!("{MULTI}.{key}"))? {
+                f(key, text);
             }
         }
     }
-    for (key, value) in opt_object(event, SINGLE, SINGLE)?.unwrap_or_default() {
+    for (key, value) in opt_str_map(event, SINGLE, SINGLE)?.unwrap_or_default() {
         if multi.iter().any(|(k, _)| k == key) {
             continue;
         }
-        if let Some(text) = scalar_text(value, || format!("{SINGLE}.{key}"))? {
-            f(key, &text);
+        if let Some(text) = str_value(value, || format!("{SINGLE}.{key}"))? {
+            f(key, text);
         }
+    }
+    Ok(())
+}
+
+/// `requestContext`, which must be an object when present.
+fn context<'n, 'a>(event: &'n Node<'a>) -> Result<Option<&'n Node<'a>>, DecodeError> {
+    object(event, "requestContext", "requestContext")
+}
+
+/// An object field as its node (absent or null → `None`); an error naming `path` otherwise.
+fn object<'n, 'a>(
+    node: &'n Node<'a>,
+    key: &str,
+    path: &str,
+) -> Result<Option<&'n Node<'a>>, DecodeError> {
+    match node.field(key) {
+        None => Ok(None),
+        Some(object @ Node::Object(_)) => Ok(Some(object)),
+        Some(other) => Err(wrong_type(path, "an object", other)),
+    }
+}
+
+/// The fields AWS documents for `shape` that no decoder reads, type-checked all the same.
+fn check_unread(event: &Node<'_>, shape: &EventShape) -> Result<(), DecodeError> {
+    let (strings, maps): (&[&str], &[&str]) = match shape {
+        EventShape::ApiGatewayV1 => (&["resource"], &["pathParameters", "stageVariables"]),
+        // `queryStringParameters` is read only when `rawQueryString` is absent.
+        EventShape::ApiGatewayV2 | EventShape::FunctionUrl => (
+            &["routeKey"],
+            &["pathParameters", "stageVariables", "queryStringParameters"],
+        ),
+        EventShape::Envoy => (&[], &["query_string_parameters"]),
+        _ => (&[], &[]),
+    };
+    for key in strings {
+        opt_str(event, key, key)?;
+    }
+    for key in maps {
+        opt_str_map(event, key, key)?;
     }
     Ok(())
 }

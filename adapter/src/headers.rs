@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::json::{opt_object, push_key, push_str, scalar_text, Node};
+use crate::json::{opt_object, push_key, push_str, scalar_text, str_value, wrong_type, Node};
 use crate::{DecodeError, EncodeError};
 
 /// Append one header, validating name and value; errors name `field.name`.
@@ -28,40 +28,63 @@ pub(crate) fn append(
     Ok(())
 }
 
+/// The JSON types a header value may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Values {
+    /// Events: strings only, as AWS documents and sends them; anything else is an error.
+    Strings,
+    /// Function results: numbers and booleans too, as their JSON text. API Gateway takes
+    /// `"access-control-allow-credentials": true` or `"x-count": 5` from a function and serves it,
+    /// so mesh-proxy does; arrays and objects are errors.
+    Scalars,
+}
+
+impl Values {
+    /// The text of one value (`None` for null); an error naming `path` for a type not allowed.
+    fn text<'n>(
+        self,
+        node: &'n Node<'_>,
+        path: impl FnOnce() -> String,
+    ) -> Result<Option<Cow<'n, str>>, DecodeError> {
+        match self {
+            Values::Strings => Ok(str_value(node, path)?.map(Cow::Borrowed)),
+            Values::Scalars => scalar_text(node, path),
+        }
+    }
+}
+
 /// Headers from a single-value JSON object (`{"name": "value"}`); null values are skipped.
 pub(crate) fn from_single(
     map: &mut HeaderMap,
     members: &[(Cow<'_, str>, Node<'_>)],
     field: &str,
+    values: Values,
 ) -> Result<(), DecodeError> {
     for (name, value) in members {
-        if let Some(text) = scalar_text(value, || format!("{field}.{name}"))? {
+        if let Some(text) = values.text(value, || format!("{field}.{name}"))? {
             append(map, field, name, &text)?;
         }
     }
     Ok(())
 }
 
-/// Headers from a multi-value JSON object (`{"name": ["v1", "v2"]}`); a bare string counts as
-/// one value and null as none.
+/// Headers from a multi-value JSON object (`{"name": ["v1", "v2"]}`); a null list or item is
+/// none. Every value is a list, as AWS documents it for events and results alike.
 pub(crate) fn from_multi(
     map: &mut HeaderMap,
     members: &[(Cow<'_, str>, Node<'_>)],
     field: &str,
+    values: Values,
 ) -> Result<(), DecodeError> {
-    for (name, values) in members {
-        match values {
-            Node::Array(items) => {
-                for item in items {
-                    if let Some(text) = scalar_text(item, || format!("{field}.{name}"))? {
-                        append(map, field, name, &text)?;
-                    }
-                }
-            }
-            other => {
-                if let Some(text) = scalar_text(other, || format!("{field}.{name}"))? {
-                    append(map, field, name, &text)?;
-                }
+    for (name, list) in members {
+        let items = match list {
+            Node::Null => continue,
+            Node::Array(items) => items,
+            other => return Err(wrong_type(format!("{field}.{name}"), "an array", other)),
+        };
+        for item in items {
+            if let Some(text) = values.text(item, || format!("{field}.{name}"))? {
+                append(map, field, name, &text)?;
             }
         }
     }
@@ -71,14 +94,17 @@ pub(crate) fn from_multi(
 /// The headers of an event or result that may carry both maps (v1, ALB, results): every value of
 /// `multiValueHeaders`, plus `headers` for the names the multi-value map lacks (API Gateway sends
 /// both, consistent; hand-written events and results often fill only one).
-pub(crate) fn from_multi_and_single(node: &Node<'_>) -> Result<HeaderMap, DecodeError> {
+pub(crate) fn from_multi_and_single(
+    node: &Node<'_>,
+    values: Values,
+) -> Result<HeaderMap, DecodeError> {
     let mut headers = HeaderMap::new();
     if let Some(members) = opt_object(node, "multiValueHeaders", "multiValueHeaders")? {
-        from_multi(&mut headers, members, "multiValueHeaders")?;
+        from_multi(&mut headers, members, "multiValueHeaders", values)?;
     }
     if let Some(members) = opt_object(node, "headers", "headers")? {
         let mut single = HeaderMap::new();
-        from_single(&mut single, members, "headers")?;
+        from_single(&mut single, members, "headers", values)?;
         merge_missing(&mut headers, single);
     }
     Ok(headers)

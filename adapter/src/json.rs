@@ -9,10 +9,12 @@ use serde::Deserialize;
 
 use crate::DecodeError;
 
+mod agree;
 mod fallback;
 mod parse;
 mod write;
 
+pub use agree::check_json_parsers;
 pub(crate) use write::{push_escaped, push_key, push_str};
 
 /// The index of the first `"`, `\\` or control character in `bytes` (the bytes a JSON string
@@ -188,10 +190,7 @@ pub(crate) fn opt_str<'n>(
     match node.field(key) {
         None => Ok(None),
         Some(Node::Str(s)) => Ok(Some(s)),
-        Some(other) => Err(DecodeError::malformed(
-            path,
-            format!("must be a string, found {}", other.kind()),
-        )),
+        Some(other) => Err(wrong_type(path, "a string", other)),
     }
 }
 
@@ -204,10 +203,7 @@ pub(crate) fn take_str<'a>(
     match node.take(key) {
         None | Some(Node::Null) => Ok(None),
         Some(Node::Str(s)) => Ok(Some(s)),
-        Some(other) => Err(DecodeError::malformed(
-            key,
-            format!("must be a string, found {}", other.kind()),
-        )),
+        Some(other) => Err(wrong_type(key, "a string", &other)),
     }
 }
 
@@ -220,17 +216,13 @@ pub(crate) fn req_str<'n>(
     opt_str(node, key, path)?.ok_or_else(|| DecodeError::missing(path))
 }
 
-/// A boolean field; absent or null is `false`. The strings `"true"`/`"false"` are accepted too.
+/// A boolean field; absent or null is `false`. Only JSON booleans are booleans (AWS documents
+/// `isBase64Encoded` as one): the string `"true"` is an error naming `path`, not `true`.
 pub(crate) fn opt_bool(node: &Node<'_>, key: &str, path: &str) -> Result<bool, DecodeError> {
     match node.field(key) {
         None => Ok(false),
         Some(Node::Bool(b)) => Ok(*b),
-        Some(Node::Str(s)) if s == "true" => Ok(true),
-        Some(Node::Str(s)) if s == "false" => Ok(false),
-        Some(other) => Err(DecodeError::malformed(
-            path,
-            format!("must be a boolean, found {}", other.kind()),
-        )),
+        Some(other) => Err(wrong_type(path, "a boolean", other)),
     }
 }
 
@@ -243,10 +235,7 @@ pub(crate) fn opt_object<'n, 'a>(
     match node.field(key) {
         None => Ok(None),
         Some(Node::Object(members)) => Ok(Some(members)),
-        Some(other) => Err(DecodeError::malformed(
-            path,
-            format!("must be an object, found {}", other.kind()),
-        )),
+        Some(other) => Err(wrong_type(path, "an object", other)),
     }
 }
 
@@ -259,15 +248,27 @@ pub(crate) fn opt_array<'n, 'a>(
     match node.field(key) {
         None => Ok(None),
         Some(Node::Array(items)) => Ok(Some(items)),
-        Some(other) => Err(DecodeError::malformed(
-            path,
-            format!("must be an array, found {}", other.kind()),
-        )),
+        Some(other) => Err(wrong_type(path, "an array", other)),
     }
 }
 
-/// A scalar as header/query text: strings as they are, numbers and booleans as written in JSON.
-/// `None` for null; an error naming `path` for arrays and objects.
+/// A value of a map or list that AWS documents as holding strings (header and query parameter
+/// values): `None` for null (absent), an error naming `path` for anything but a string.
+pub(crate) fn str_value<'n>(
+    node: &'n Node<'_>,
+    path: impl FnOnce() -> String,
+) -> Result<Option<&'n str>, DecodeError> {
+    match node {
+        Node::Null => Ok(None),
+        Node::Str(s) => Ok(Some(s)),
+        other => Err(wrong_type(path(), "a string", other)),
+    }
+}
+
+/// A scalar as header text: strings as they are, numbers and booleans as written in JSON; `None`
+/// for null; an error naming `path` for arrays and objects. Only for function results, where API
+/// Gateway takes `"access-control-allow-credentials": true` from a function; events are
+/// [`str_value`].
 pub(crate) fn scalar_text<'n>(
     node: &'n Node<'_>,
     path: impl FnOnce() -> String,
@@ -277,11 +278,28 @@ pub(crate) fn scalar_text<'n>(
         Node::Str(s) => Ok(Some(Cow::Borrowed(s))),
         Node::Bool(b) => Ok(Some(Cow::Borrowed(if *b { "true" } else { "false" }))),
         Node::Number(n) => Ok(Some(Cow::Owned(n.to_string()))),
-        other => Err(DecodeError::malformed(
-            path(),
-            format!("must be a string, found {}", other.kind()),
-        )),
+        other => Err(wrong_type(path(), "a string", other)),
     }
+}
+
+/// An object field whose values are strings (or null), as AWS documents `pathParameters`,
+/// `stageVariables` and the query parameter maps: its members, each value checked; errors name
+/// `path.key`.
+pub(crate) fn opt_str_map<'n, 'a>(
+    node: &'n Node<'a>,
+    key: &str,
+    path: &str,
+) -> Result<Option<&'n [Member<'a>]>, DecodeError> {
+    let members = opt_object(node, key, path)?;
+    for (name, value) in members.unwrap_or_default() {
+        str_value(value, || format!("{path}.{name}"))?;
+    }
+    Ok(members)
+}
+
+/// The error for a value at `path` that should have been `expected` ("a string").
+pub(crate) fn wrong_type(path: impl Into<String>, expected: &str, found: &Node<'_>) -> DecodeError {
+    DecodeError::malformed(path, format!("must be {expected}, found {}", found.kind()))
 }
 
 #[cfg(test)]

@@ -52,6 +52,8 @@ pub use bytes::Bytes;
 pub use error::{DecodeError, EncodeError, INVALID_EVENT_ERROR_TYPE};
 pub use event::{decode_event, decode_event_deferred, DecodedEvent, DeferredEvent};
 pub use hop::strip_hop_by_hop;
+#[doc(hidden)] // For the JSON parser's fuzz target (fuzz/) and its regression tests only.
+pub use json::check_json_parsers;
 pub use limits::{MAX_ASYNC_REQUEST_BYTES, MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RESPONSE_BYTES};
 pub use options::{
     DecodeOptions, EventShape, PayloadFormat, RequestMeta, DEFAULT_PASS_THROUGH_PATH,

@@ -6,14 +6,20 @@
 //! `is_base64_encoded`. Any other valid JSON becomes `200`, `content-type: application/json`, the
 //! payload as the body (API Gateway's rule for payload format 2.0). For pass-through the payload is
 //! the body, unchanged. Either way `content-length` is recomputed and `transfer-encoding` dropped.
+//!
+//! Field types are checked as AWS documents them (`body` a string, `isBase64Encoded` a boolean,
+//! `headers` an object, `multiValueHeaders` an object of lists, `cookies` a list of strings): a
+//! wrong type is an error naming the field. Where API Gateway itself is lenient with what a
+//! function returns, so is this: `statusCode` may be a numeric string, and header values numbers
+//! or booleans (written as their JSON text).
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, SET_COOKIE, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use crate::body::decode_body;
-use crate::headers::{append, from_multi_and_single};
-use crate::json::{opt_array, opt_bool, take_str, Node};
+use crate::headers::{append, from_multi_and_single, Values};
+use crate::json::{opt_array, opt_bool, str_value, take_str, Node};
 use crate::{DecodeError, PayloadFormat};
 
 /// Mesh side: decode the function's result payload into the response for the caller.
@@ -75,12 +81,12 @@ pub(crate) fn http_parts(
             .ok_or_else(|| invalid(format!("{s:?}")))?,
         Some(other) => return Err(invalid(format!("({})", other.kind()))),
     };
-    let mut headers = from_multi_and_single(node)?;
+    let mut headers = from_multi_and_single(node, Values::Scalars)?;
     if let Some(cookies) = opt_array(node, "cookies", "cookies")? {
         for (i, cookie) in cookies.iter().enumerate() {
-            let text = cookie.as_str().ok_or_else(|| {
-                DecodeError::malformed(format!("cookies.{i}"), "must be a string")
-            })?;
+            let Some(text) = str_value(cookie, || format!("cookies.{i}"))? else {
+                continue;
+            };
             append(&mut headers, "cookies", SET_COOKIE.as_str(), text).map_err(|_| {
                 DecodeError::InvalidHeaderValue {
                     field: format!("cookies.{i}"),

@@ -49,7 +49,7 @@ fn malformed_fields_are_named() {
         ),
         (
             r#"{"version":"2.0","rawPath":"/","requestContext":{"http":{"method":"GET"}},"cookies":[1]}"#,
-            "malformed field `cookies.0`: must be a string",
+            "malformed field `cookies.0`: must be a string, found a number",
         ),
         (
             r#"{"version":"2.0","rawPath":"/","requestContext":{"http":{}}}"#,

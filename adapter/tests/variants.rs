@@ -53,16 +53,6 @@ fn v2_without_raw_path_uses_the_http_context_path() {
 }
 
 #[test]
-fn header_values_may_be_numbers_or_booleans() {
-    let r = request(
-        r#"{"requestContext":{"elb":{}},"httpMethod":"GET","path":"/","headers":{"x-n":5,"x-b":true,"x-null":null}}"#,
-    );
-    assert_eq!(r.headers()["x-n"], "5");
-    assert_eq!(r.headers()["x-b"], "true");
-    assert!(!r.headers().contains_key("x-null"));
-}
-
-#[test]
 fn null_maps_are_absent() {
     let event = r#"{"httpMethod":"POST","path":"/p","requestContext":{},"headers":null,"multiValueHeaders":null,
         "queryStringParameters":null,"multiValueQueryStringParameters":null,"body":null,"isBase64Encoded":false}"#;

@@ -207,6 +207,25 @@ async fn an_http_event_the_adapter_cannot_decode_is_an_invalid_event() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_field_of_the_wrong_type_is_an_invalid_event_naming_it() {
+    let rs = Rust::start().await;
+    let response = rs
+        .invoke(&serde_json::json!({
+            "version": "2.0", "rawPath": "/", "requestContext": {"http": {"method": "GET"}},
+            "headers": {"x-count": 5}
+        }))
+        .await;
+    assert_eq!(harness::error_type(&response), "LambdaMesh.InvalidEvent");
+    let message = harness::json(&response)["errorMessage"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.contains("`headers.x-count`"), "{message}");
+    assert!(message.contains("must be a string"), "{message}");
+    rs.emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trace_headers_reach_the_service() {
     let layer = harness::layer();
     let code = harness::waiting_code();

@@ -172,6 +172,19 @@ async fn an_invalid_function_result_is_502_and_not_a_function_error() {
 }
 
 #[tokio::test]
+async fn a_result_field_of_the_wrong_type_is_an_invalid_function_result_naming_it() {
+    let proxy = errors_proxy().await;
+    let (response, body) = get(proxy.upstream_addr("fn").unwrap(), "/base64-string").await;
+    assert_eq!(response.status(), 502);
+    let body = json(&body);
+    assert_eq!(body["error"], "invalid_function_result", "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("`isBase64Encoded`"), "{body}");
+    assert!(message.contains("must be a boolean"), "{body}");
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_result_status_that_is_informational_or_out_of_range_is_an_invalid_function_result() {
     let proxy = errors_proxy().await;
     let addr = proxy.upstream_addr("fn").unwrap();

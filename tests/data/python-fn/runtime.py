@@ -6,6 +6,7 @@ behind an adapter would answer them:
   /raise           a function error ("raised on purpose")
   /sleep?s=N       answers after N seconds
   /invalid         a result that is not JSON
+  /base64-string   a result whose isBase64Encoded is the string "true" (a wrong type)
   /status?code=N   a result with status N (any number, as a lying service would answer)
   /stream          a streamed HTTP integration response (status 201): prelude, then chunks 300 ms apart
   /stream-fail     a streamed response that fails after its first chunk
@@ -92,6 +93,8 @@ def http_event(request_id, event):
         time.sleep(float(query.get("s", ["1"])[0]))
     if path == "/invalid":
         return "this is { not json"
+    if path == "/base64-string":
+        return json.dumps({"statusCode": 200, "body": "aGk=", "isBase64Encoded": "true"})
     if path == "/status":
         code = int(query.get("code", ["200"])[0])
         return json.dumps({"statusCode": code, "headers": {"content-type": "text/plain"}, "body": "odd"})

@@ -3,7 +3,7 @@
 //! `/sleep?ms=`, `/crash` (drops the connection), `/big?bytes=`, `/set-cookies`, `/status/N`,
 //! `/stream-gated` (first chunk, then the rest once [`Service::gate`] opens), `/stream-broken`,
 //! `/mirror` (the body back byte for byte, with what arrived reported in headers: see
-//! [`mirror`]); anything else is echoed as JSON.
+//! `mirror`); anything else is echoed as JSON.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

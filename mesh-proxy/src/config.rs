@@ -21,6 +21,7 @@ use lambda_mesh_emulator::FunctionConfig;
 
 pub use overrides::{FlagValues, Overrides};
 pub(crate) use sidecar::display as display_identity;
+pub(crate) use target::check_function_arn;
 
 pub use crate::listener::ConnectionLimits;
 

@@ -101,6 +101,17 @@ pub(super) fn parse_function(value: &str) -> Result<Target, String> {
     })
 }
 
+/// A function ARN checked as [`parse_function`] checks one (a bare name is refused): the error
+/// says which part is wrong.
+pub(crate) fn check_function_arn(arn: &str) -> Result<(), String> {
+    if !arn.trim().starts_with("arn:") {
+        return Err(format!(
+            "`{arn}` is not a Lambda function ARN ({ARN_SHAPE})"
+        ));
+    }
+    parse_function(arn).map(|_| ())
+}
+
 /// A function name: 1–64 of `[a-zA-Z0-9-_]`.
 fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() || !name.chars().all(is_name_char) {

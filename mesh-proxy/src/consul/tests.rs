@@ -56,7 +56,7 @@ fn service_defaults_with_the_lambda_extension() {
 
 #[test]
 fn lambda_arguments_default_and_are_case_insensitive() {
-    let doc = "Kind = \"service-defaults\"\nName = \"o\"\nEnvoyExtensions { Name = \"builtin/aws/lambda\"\nArguments { arn = \"arn:aws:lambda:us-east-1:1:function:f\" } }";
+    let doc = "Kind = \"service-defaults\"\nName = \"o\"\nEnvoyExtensions { Name = \"builtin/aws/lambda\"\nArguments { arn = \"arn:aws:lambda:us-east-1:123456789012:function:f\" } }";
     let (Entry::ServiceDefaults(d), _) = parsed(doc) else {
         panic!()
     };
@@ -111,6 +111,18 @@ fn lambda_argument_errors() {
         (Some(12), Some("EnvoyExtensions[0].Arguments.ARN"))
     );
     assert!(e.message.contains("is not a Lambda function ARN"), "{e}");
+    // Checked as strictly as a `function` key, at the entry's own line (issue 16, defect 6).
+    let e = error(&LAMBDA.replace(":123456789012:", ":12345:"));
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (Some(12), Some("EnvoyExtensions[0].Arguments.ARN"))
+    );
+    assert!(
+        e.message.contains("account `12345` is not 12 digits"),
+        "{e}"
+    );
+    let e = error(&LAMBDA.replace(":function:orders:live", ":function:ord*ers:live"));
+    assert_eq!(e.line, Some(12), "{e}");
     let no_arn = LAMBDA.replace("ARN                =", "Other =");
     let e = error(&no_arn);
     assert_eq!(
@@ -483,6 +495,12 @@ fn legacy_registration_errors_name_the_meta_key() {
     let e = error(&LEGACY.replace(":function:orders\"", ":layer:orders\""));
     assert_eq!((e.line, e.key.clone()), (Some(7), Some(key("arn"))));
     assert!(e.message.contains("is not a Lambda function ARN"), "{e}");
+    let e = error(&LEGACY.replace(":123456789012:", ":12345:"));
+    assert_eq!((e.line, e.key.clone()), (Some(7), Some(key("arn"))));
+    assert!(
+        e.message.contains("account `12345` is not 12 digits"),
+        "{e}"
+    );
     let e = error(&LEGACY.replace("= \"eu-west-1\"", "= \"us-east-1\""));
     assert_eq!((e.line, e.key.clone()), (Some(9), Some(key("region"))));
     assert!(e.message.contains("cannot invoke it"), "{e}");

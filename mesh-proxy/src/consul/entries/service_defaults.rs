@@ -5,7 +5,7 @@
 
 use super::fields::{Ctx, Fields};
 use super::{top_level, LambdaPatch, ServiceDefaults};
-use crate::config::InvocationMode;
+use crate::config::{check_function_arn, InvocationMode};
 use crate::consul::tree::{Kind, Value};
 use crate::consul::EntryError;
 
@@ -117,10 +117,7 @@ fn arguments(ctx: &mut Ctx<'_>, value: &Value, path: &str) -> Result<LambdaPatch
     let filtered = only_known(single, ARGUMENTS);
     let fields = Fields::read(ctx, &filtered, path, ARGUMENTS)?;
     let arn = fields.required(ctx, "ARN")?;
-    if !is_function_arn(&arn) {
-        let message = format!(
-            "{arn:?} is not a Lambda function ARN (arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>])"
-        );
+    if let Err(message) = check_function_arn(&arn) {
         return Err(fields.error(ctx, "ARN", message));
     }
     let payload_passthrough = fields.bool(ctx, "PayloadPassthrough")?.unwrap_or(false);
@@ -160,16 +157,6 @@ fn only_known(value: &Value, names: &[&str]) -> Value {
         });
     }
     value
-}
-
-/// `arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>]`, no part empty.
-pub(super) fn is_function_arn(arn: &str) -> bool {
-    let parts: Vec<&str> = arn.split(':').collect();
-    (parts.len() == 7 || parts.len() == 8)
-        && parts[0] == "arn"
-        && parts[2] == "lambda"
-        && parts[5] == "function"
-        && parts.iter().all(|part| !part.is_empty())
 }
 
 /// The prefix of Consul 1.12–1.14's Lambda `Meta` keys.
@@ -268,10 +255,7 @@ fn legacy(ctx: &mut Ctx<'_>, fields: &Fields<'_>) -> Result<Option<LambdaPatch>,
     };
     let (arn, arn_line) = required("arn")?;
     let (region, region_line) = required("region")?;
-    if !is_function_arn(&arn) {
-        let message = format!(
-            "{arn:?} is not a Lambda function ARN (arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>])"
-        );
+    if let Err(message) = check_function_arn(&arn) {
         return Err(ctx.error(arn_line, &path("arn"), message));
     }
     let arn_region = arn.split(':').nth(3).unwrap_or_default();

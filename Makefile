@@ -46,7 +46,7 @@ deps: deps-python deps-lwa
 deps-python:
 	test -x .venv/bin/python || python3 -m venv .venv
 	.venv/bin/pip install -q --upgrade pip
-	.venv/bin/pip install -q cargo-lambda aws-sam-cli cfn-lint cargo-zigbuild ziglang pyhcl
+	.venv/bin/pip install -q cargo-lambda aws-sam-cli cfn-lint cargo-zigbuild ziglang pyhcl 'moto[server]'
 
 deps-lwa:
 	test -x .tools/bin/lambda-adapter || $(CARGO) install --locked --root .tools lambda_web_adapter --version $(LWA_VERSION)

@@ -1,6 +1,7 @@
 //! mesh-proxy's configuration: one TOML file in Consul's words, overridden by `MESH_PROXY_*`
 //! variables and then by command-line flags (flag > env > file).
 
+mod discovery;
 mod file;
 mod gateway;
 mod locate;
@@ -29,6 +30,8 @@ pub use crate::listener::ConnectionLimits;
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:19000";
 /// Default `local_bind_address`.
 pub const DEFAULT_BIND_ADDRESS: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+/// Default `[discovery] interval`.
+pub const DEFAULT_DISCOVERY_INTERVAL: Duration = Duration::from_secs(60);
 /// Default upstream `timeout`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default upstream `max_concurrency`.
@@ -68,6 +71,8 @@ pub struct Config {
     pub services: Vec<SidecarService>,
     /// `[service]` and the service files' names: intentions on the sidecar path.
     pub sidecar: SidecarIntentions,
+    /// `[discovery]`, when `aws_tags = true`.
+    pub discovery: Option<DiscoverySettings>,
     /// What loading noticed and did not refuse (logged at start and on reload, and by `--check`).
     pub warnings: Vec<String>,
     /// The files and directories it was read from: a change in any of them reloads it.
@@ -163,6 +168,8 @@ pub struct GatewayConfig {
     pub(crate) tls: crate::listener::tls::policy::TlsPolicy,
     /// The linked services served, in file order.
     pub services: Vec<GatewayService>,
+    /// The `[[gateway.service]]` tables whose function is found by discovery, served once found.
+    pub(crate) pending: Vec<PendingService>,
     /// Every `service-intentions` entry read from `[consul] config_entries`.
     pub(crate) intentions: Vec<crate::intentions::ServiceIntentions>,
 }
@@ -182,6 +189,24 @@ impl GatewayService {
     pub fn identity(&self) -> &crate::identity::ServiceIdentity {
         self.leaf.identity()
     }
+}
+
+/// `[discovery]` with `aws_tags = true`: linked services from the functions' tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoverySettings {
+    /// `interval`: time between syncs.
+    pub interval: Duration,
+    /// `datacenter`: only functions tagged with it, when set.
+    pub datacenter: Option<String>,
+}
+
+/// A `[[gateway.service]]` whose function discovery is to find: its leaf, and the table's keys.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingService {
+    /// The service's leaf and key.
+    pub(in crate::config) leaf: crate::listener::tls::ServiceLeaf,
+    /// Its invocation keys, `function` still empty.
+    pub(in crate::config) keys: validate::InvocationKeys,
 }
 
 /// `[aws]`: how the aws invoker reaches Lambda.

@@ -9,6 +9,7 @@ mod admin;
 mod body;
 mod config;
 mod consul;
+mod discovery;
 mod error;
 mod gateway;
 mod identity;

@@ -6,6 +6,7 @@ use std::io::Write as _;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::{Config, ConfigError};
+use crate::discovery::Discovery;
 use crate::proxy::{Proxy, StartError};
 use crate::watch::{Snapshot, Watch};
 
@@ -20,10 +21,14 @@ where
     let mut terminate = signal(SignalKind::terminate()).map_err(signal_error)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_error)?;
     let mut hangup = signal(SignalKind::hangup()).map_err(signal_error)?;
-    warn_about(&config);
     // Read before starting, so a change during the start is a change.
     let config_sources = config.sources.clone();
     let applied = Snapshot::take(&config_sources);
+    let mut discovery = Discovery::default();
+    discovery.follow(&config).await;
+    let mut loaded = config;
+    let config = discovery.apply(&loaded);
+    warn_about(&config);
     let mut proxy = Proxy::start(config).await?;
     for (name, addr) in proxy.upstream_addrs() {
         announce(&format!("upstream {name} listening on {addr}"));
@@ -40,24 +45,32 @@ where
             _ = interrupt.recv() => break,
             _ = hangup.recv() => {
                 tracing::info!("SIGHUP: reloading");
-                Snapshot::take(watch.sources())
+                Some(Snapshot::take(watch.sources()))
             }
             (now, changed) = watch.changed() => {
                 let changed: Vec<String> = changed.iter().map(|p| p.display().to_string()).collect();
                 tracing::info!(changed = %changed.join(", "), "files changed: reloading");
-                now
+                Some(now)
+            }
+            () = discovery.changed() => {
+                tracing::info!("discovered services changed: reloading");
+                None
             }
         };
-        // What was read is what the next change is measured against, accepted or not: a rejected
-        // file is tried again when it changes again (or on SIGHUP).
-        watch.set_applied(why);
-        let config = match reload() {
-            Ok(config) => config,
-            Err(e) => {
-                tracing::error!(error = %e, "reload rejected: bad config, the old one keeps serving");
-                continue;
-            }
-        };
+        if let Some(why) = why {
+            // What was read is what the next change is measured against, accepted or not: a
+            // rejected file is tried again when it changes again (or on SIGHUP).
+            watch.set_applied(why);
+            loaded = match reload() {
+                Ok(config) => config,
+                Err(e) => {
+                    tracing::error!(error = %e, "reload rejected: bad config, the old one keeps serving");
+                    continue;
+                }
+            };
+            discovery.follow(&loaded).await;
+        }
+        let config = discovery.apply(&loaded);
         warn_about(&config);
         let sources = config.sources.clone();
         match proxy.reload(config).await {

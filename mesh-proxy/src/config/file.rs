@@ -33,6 +33,18 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     pub consul: ConsulFile,
     pub service: Option<ServiceFile>,
+    pub discovery: Option<DiscoveryFile>,
+}
+
+/// `[discovery]`: linked gateway services found by their functions' tags.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DiscoveryFile {
+    pub aws_tags: Option<bool>,
+    /// Seconds between syncs.
+    pub interval: Option<f64>,
+    /// Keep only functions whose `datacenter` tag is this.
+    pub datacenter: Option<String>,
 }
 
 /// `[service]`: the service this sidecar proxy belongs to, as intentions name it.

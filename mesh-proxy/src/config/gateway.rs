@@ -14,7 +14,9 @@ use super::mesh::{self, Given, Listener};
 use super::overrides::parse_addr;
 use super::target::Targets;
 use super::validate::{invocation, non_empty, Blame, InvocationKeys};
-use super::{ConfigError, GatewayConfig, GatewayService, InvocationMode, UpstreamConfig};
+use super::{
+    ConfigError, GatewayConfig, GatewayService, InvocationMode, PendingService, UpstreamConfig,
+};
 use crate::consul::{Entries, EntryError, LambdaPatch, ServiceDefaults, TerminatingGateway};
 use crate::identity::{ServiceIdentity, DEFAULT_PARTITION};
 use crate::intentions::{Action, EscapedSlashes, HeadersWithUnderscores, PathNormalization};
@@ -33,6 +35,9 @@ pub(super) struct Taken<'a> {
     pub admin_listen: SocketAddr,
     /// The sidecar upstreams.
     pub upstreams: &'a [UpstreamConfig],
+    /// Whether `[discovery]` finds the function of a table without one (the listener's
+    /// services are not all known yet).
+    pub discovery: bool,
 }
 
 pub(super) fn build(
@@ -44,6 +49,7 @@ pub(super) fn build(
     taken: Taken<'_>,
     targets: &mut Targets,
 ) -> Result<GatewayConfig, ConfigError> {
+    let discovery = taken.discovery;
     let at = |key: &str, message: &str| blame.table(TABLE, key, message);
     let name = checked_name(&raw.name).map_err(|m| at("name", m))?;
     let listen = parse_addr(&raw.listen).map_err(|m| at("listen", &m))?;
@@ -125,6 +131,7 @@ pub(super) fn build(
         ));
     }
     let mut services = Vec::with_capacity(raw.services.len());
+    let mut pending = Vec::new();
     for (index, service) in raw.services.into_iter().enumerate() {
         let err = |key: &str, message: &str| blame.in_array(SERVICES, index, key, message);
         let service_name = checked_name(&service.name).map_err(|m| err("name", m))?;
@@ -169,6 +176,11 @@ pub(super) fn build(
             .service_defaults
             .iter()
             .find(|d| defaults_for(d, &identity));
+        if discovery && defaults.is_none() && non_empty(service.function.clone()).is_none() {
+            let keys = pending_keys(service);
+            pending.push(PendingService { leaf, keys });
+            continue;
+        }
         let keys = invocation_keys(service, defaults, warnings).map_err(|m| err("function", &m))?;
         let upstream = invocation(service_name, listen, keys, &err, targets)?;
         services.push(GatewayService { leaf, upstream });
@@ -180,7 +192,10 @@ pub(super) fn build(
                     && wanted.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE)
                         == s.leaf.identity().namespace()
             });
-            if wanted.name != "*" && !configured {
+            let waiting = pending
+                .iter()
+                .any(|p: &PendingService| wanted.name == p.leaf.identity().service());
+            if wanted.name != "*" && !configured && !waiting {
                 warnings.push(format!(
                     "terminating-gateway `{name}` ({}) links `{}`, which has no [[gateway.service]] with its certificate: skipped",
                     gateway.file, wanted.name
@@ -188,7 +203,7 @@ pub(super) fn build(
             }
         }
     }
-    if services.is_empty() {
+    if services.is_empty() && pending.is_empty() {
         return Err(at(
             "service",
             "no linked service is left to serve (see the terminating-gateway entry)",
@@ -206,8 +221,25 @@ pub(super) fn build(
         underscores: listener.underscores,
         tls: listener.tls,
         services,
+        pending,
         intentions: entries.intentions.clone(),
     })
+}
+
+/// The keys of a linked service discovery is to find the function of: `function` and
+/// `qualifier` come from the function's tags.
+fn pending_keys(service: GatewayServiceFile) -> InvocationKeys {
+    InvocationKeys {
+        function: String::new(),
+        qualifier: None,
+        invocation_mode: service.invocation_mode,
+        payload_passthrough: service.payload_passthrough,
+        payload_format: service.payload_format,
+        response_streaming: service.response_streaming,
+        timeout: service.timeout,
+        max_concurrency: service.max_concurrency,
+        retries: service.retries,
+    }
 }
 
 /// The linked service's invocation keys, its `function` (and unset passthrough and mode) taken

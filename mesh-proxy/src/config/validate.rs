@@ -179,6 +179,23 @@ pub(super) fn build(
             "no [[upstream]] tables, no upstreams in [consul] service_files and no [gateway]: nothing to serve",
         ));
     }
+    let discovery = super::discovery::build(file.discovery, &blame)?;
+    if discovery.is_some() {
+        if file.gateway.is_none() {
+            return Err(blame.table(
+                "discovery",
+                "aws_tags",
+                "needs a [gateway]: discovered functions are its linked services",
+            ));
+        }
+        if aws.region.is_none() {
+            targets.regionless.push(blame.table(
+                "discovery",
+                "aws_tags",
+                "no region to list functions in: set [aws] region, MESH_PROXY_AWS_REGION or AWS_REGION",
+            ));
+        }
+    }
     let gateway = match file.gateway {
         Some(raw) => Some(super::gateway::build(
             raw,
@@ -189,6 +206,7 @@ pub(super) fn build(
             super::gateway::Taken {
                 admin_listen,
                 upstreams: &upstreams,
+                discovery: discovery.is_some(),
             },
             &mut targets,
         )?),
@@ -206,6 +224,7 @@ pub(super) fn build(
         gateway,
         services: sidecar.services,
         sidecar: sidecar_intentions,
+        discovery,
         warnings,
         sources,
     };
@@ -352,6 +371,7 @@ fn upstream(
 }
 
 /// The keys `[[upstream]]` and `[[gateway.service]]` share: how the function is invoked.
+#[derive(Debug, Clone)]
 pub(super) struct InvocationKeys {
     pub function: String,
     pub qualifier: Option<String>,
@@ -446,7 +466,7 @@ pub(super) fn invocation(
     })
 }
 
-fn seconds(secs: f64, max: Duration) -> Result<Duration, String> {
+pub(super) fn seconds(secs: f64, max: Duration) -> Result<Duration, String> {
     if !secs.is_finite() || secs <= 0.0 {
         return Err("must be a positive number of seconds".into());
     }

@@ -56,6 +56,13 @@ pub struct Lambda {
     sdk: Client,
 }
 
+impl Lambda {
+    /// The SDK client of this region (discovery's ListFunctions and ListTags).
+    pub(crate) fn sdk(&self) -> &Client {
+        &self.sdk
+    }
+}
+
 impl std::fmt::Debug for Lambda {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lambda")

@@ -13,6 +13,8 @@ use aws_sdk_lambda::Client;
 use tokio::sync::watch;
 
 pub use tags::DiscoveredService;
+#[cfg(test)]
+use tags::PREFIX as PREFIX_FOR_TESTS;
 
 /// Every discovered service, by service name.
 pub type Discovered = BTreeMap<String, DiscoveredService>;
@@ -281,3 +283,6 @@ impl Discovery {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

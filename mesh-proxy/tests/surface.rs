@@ -264,6 +264,11 @@ code = "CODE"
         ("bad endpoint", format!("[aws]\nendpoint_url = \"ftp://x\"\n{base}")),
         ("function twice", format!("{base}[[function]]\nname = \"f\"\ncode = \"{code}\"\n[[function]]\nname = \"f\"\ncode = \"{code}\"\n")),
         ("missing code", format!("{base}[[function]]\nname = \"f\"\ncode = \"/nonexistent\"\n")),
+        ("unknown discovery key", format!("[discovery]\naws_tag = true\n{base}")),
+        ("discovery tags not bool", format!("[discovery]\naws_tags = \"yes\"\n{base}")),
+        ("zero discovery interval", format!("[discovery]\naws_tags = true\ninterval = 0\n{base}")),
+        ("huge discovery interval", format!("[discovery]\naws_tags = true\ninterval = 86401\n{base}")),
+        ("discovery without gateway", format!("[discovery]\naws_tags = true\n{base}")),
     ];
     out.push_str("# config errors\n");
     for (what, text) in bad {

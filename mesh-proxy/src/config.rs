@@ -1,6 +1,7 @@
 //! mesh-proxy's configuration: one TOML file in Consul's words, overridden by `MESH_PROXY_*`
 //! variables and then by command-line flags (flag > env > file).
 
+mod agent;
 mod file;
 mod gateway;
 mod locate;
@@ -19,10 +20,12 @@ use std::time::Duration;
 use lambda_mesh_adapter::PayloadFormat;
 use lambda_mesh_emulator::FunctionConfig;
 
+pub use agent::ConsulAgent;
 pub use overrides::{FlagValues, Overrides};
 pub(crate) use sidecar::display as display_identity;
 pub(crate) use target::check_function_arn;
 
+pub use crate::consul::AgentEntries;
 pub use crate::listener::ConnectionLimits;
 
 /// Default admin listener address (Envoy's usual admin port).
@@ -68,6 +71,9 @@ pub struct Config {
     pub services: Vec<SidecarService>,
     /// `[service]` and the service files' names: intentions on the sidecar path.
     pub sidecar: SidecarIntentions,
+    /// `[consul] address` (or `CONSUL_HTTP_ADDR`) and how to ask it: config entries are read
+    /// live from this agent too.
+    pub consul_agent: Option<ConsulAgent>,
     /// What loading noticed and did not refuse (logged at start and on reload, and by `--check`).
     pub warnings: Vec<String>,
     /// The files and directories it was read from: a change in any of them reloads it.
@@ -308,6 +314,17 @@ impl Config {
         flags: &Overrides,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
+        Config::load_with_agent(path, flags, lookup, &AgentEntries::default())
+    }
+
+    /// [`Config::load`], with the config entries last read from the Consul agent laid over the
+    /// files' (an agent entry replaces a file entry of the same kind and name).
+    pub fn load_with_agent(
+        path: &Path,
+        flags: &Overrides,
+        lookup: impl Fn(&str) -> Option<String>,
+        agent: &AgentEntries,
+    ) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
@@ -332,7 +349,8 @@ impl Config {
                 .map(|p| p.display().to_string())
                 .collect();
         }
-        let (mut config, regionless) = validate::build(file, &text, &origin, &base)?;
+        let (mut config, regionless) =
+            validate::build(file, &text, &origin, &base, &lookup, agent)?;
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         config.sources.files.insert(0, path);
         let env = Overrides::from_lookup(&lookup)?;
@@ -349,9 +367,17 @@ impl Config {
 
     /// Parse and validate TOML text: `origin` names it in errors, `base` resolves function paths.
     /// The environment is not read, so a bare function name without a region passes here;
-    /// [`Config::load`] refuses it.
+    /// [`Config::load`] refuses it (and `CONSUL_HTTP_*` apply only there).
     pub fn from_toml_str(text: &str, origin: &str, base: &Path) -> Result<Config, ConfigError> {
-        validate::build(parse_file(text, origin)?, text, origin, base).map(|(config, _)| config)
+        validate::build(
+            parse_file(text, origin)?,
+            text,
+            origin,
+            base,
+            &|_| None,
+            &AgentEntries::default(),
+        )
+        .map(|(config, _)| config)
     }
 
     /// Every upstream the config invokes functions for: the sidecar listeners', then the

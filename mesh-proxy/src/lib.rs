@@ -26,8 +26,8 @@ mod xfcc;
 
 pub use body::{Body, BoxError};
 pub use config::{
-    AwsSettings, Config, ConfigError, FlagValues, GatewayConfig, GatewayService, InvocationMode,
-    LogFormat, Overrides, Sources, UpstreamConfig,
+    AgentEntries, AwsSettings, Config, ConfigError, ConsulAgent, FlagValues, GatewayConfig,
+    GatewayService, InvocationMode, LogFormat, Overrides, Sources, UpstreamConfig,
 };
 #[doc(hidden)] // For the pyhcl differential test (tests/hcl_pyhcl.rs) only.
 pub use consul::hcl_to_json;

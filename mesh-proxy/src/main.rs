@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use mesh_proxy::{init_tracing, run, Config, FlagValues, Overrides, StartError};
+use mesh_proxy::{init_tracing, run, AgentEntries, Config, FlagValues, Overrides, StartError};
 
 /// Exit status for a bad config (sysexits EX_USAGE).
 const EXIT_BAD_CONFIG: u8 = 64;
@@ -51,11 +51,12 @@ fn main() -> ExitCode {
         log_format: args.log_format,
         service_files: args.service_files,
     };
-    let load = || {
+    let load = |agent: &AgentEntries| {
         let flags = Overrides::from_flags(&flags)?;
-        Config::load(&args.config, &flags, |name| std::env::var(name).ok())
+        Config::load_with_agent(&args.config, &flags, |name| std::env::var(name).ok(), agent)
     };
-    let config = match load() {
+    // The files alone first: `--check` never asks the agent; `run` then lays its entries over.
+    let config = match load(&AgentEntries::default()) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("mesh-proxy: {e}");
@@ -84,7 +85,10 @@ fn main() -> ExitCode {
             eprintln!("mesh-proxy: {e}");
             // No region for an aws upstream, or gateway certificates rustls refuses, are config
             // problems too.
-            if matches!(e, StartError::Aws(_) | StartError::Tls(_)) {
+            if matches!(
+                e,
+                StartError::Aws(_) | StartError::Tls(_) | StartError::Config(_)
+            ) {
                 ExitCode::from(EXIT_BAD_CONFIG)
             } else {
                 ExitCode::FAILURE

@@ -93,6 +93,18 @@ pub(crate) struct ConsulFile {
     /// Service definitions as written for `consul services register`.
     #[serde(default)]
     pub service_files: Vec<String>,
+    /// The agent's HTTP API: `http://host:port`, `https://host:port` or `host:port`.
+    pub address: Option<String>,
+    /// The ACL token sent as `X-Consul-Token`.
+    pub token: Option<String>,
+    /// A file holding the ACL token.
+    pub token_file: Option<String>,
+    /// `ns` of every request (Consul Enterprise).
+    pub namespace: Option<String>,
+    /// `partition` of every request (Consul Enterprise).
+    pub partition: Option<String>,
+    /// `dc` of every request.
+    pub datacenter: Option<String>,
 }
 
 /// `[admin]`.

@@ -78,9 +78,13 @@ pub(super) fn build(
     text: &str,
     origin: &str,
     base: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    agent: &AgentEntries,
 ) -> Result<(Config, Vec<ConfigError>), ConfigError> {
     let blame = Blame { text, origin };
-    let sources = sources(&file, base);
+    let mut sources = sources(&file, base);
+    let consul_agent =
+        super::agent::resolve(&file.consul, &blame, base, lookup, &mut sources.files)?;
     let log_format = match &file.log_format {
         Some(v) => parse_format(v).map_err(|m| blame.top("log_format", m))?,
         None => LogFormat::default(),
@@ -136,8 +140,9 @@ pub(super) fn build(
 
     let mut targets = Targets::new(functions.iter().map(|f| f.name.clone()));
     let mut warnings = Vec::new();
-    let entries = consul::load(&file.consul.config_entries, base)
+    let mut entries = consul::load(&file.consul.config_entries, base)
         .map_err(|e| unreadable(e, &blame, "config_entries", &file.consul.config_entries))?;
+    agent.merge_into(&mut entries).map_err(entry_error)?;
     warnings.extend(entries.warnings.iter().cloned());
     let (definitions, found) = consul::load_services(&file.consul.service_files, base)
         .map_err(|e| unreadable(e, &blame, "service_files", &file.consul.service_files))?;
@@ -206,6 +211,7 @@ pub(super) fn build(
         gateway,
         services: sidecar.services,
         sidecar: sidecar_intentions,
+        consul_agent,
         warnings,
         sources,
     };

@@ -20,6 +20,8 @@ use std::time::Duration;
 use lambda_mesh_adapter::PayloadFormat;
 use lambda_mesh_emulator::FunctionConfig;
 
+#[cfg(test)]
+pub(crate) use agent::AclToken;
 pub use agent::ConsulAgent;
 pub use overrides::{FlagValues, Overrides};
 pub(crate) use sidecar::display as display_identity;

@@ -34,6 +34,12 @@ pub struct ConsulAgent {
 pub(crate) struct AclToken(String);
 
 impl AclToken {
+    /// A token (tests build settings by hand).
+    #[cfg(test)]
+    pub(crate) fn new(token: String) -> AclToken {
+        AclToken(token)
+    }
+
     /// The token, for the request header only.
     pub(crate) fn expose(&self) -> &str {
         &self.0

@@ -7,6 +7,8 @@
 
 pub(crate) mod blocking;
 pub(crate) mod entries;
+#[cfg(test)]
+mod tests;
 pub(crate) mod watcher;
 
 use std::time::Duration;

@@ -2,13 +2,15 @@
 //! documentation: `lambda_mesh_tests::consul_agent`): a `service-intentions` change written there
 //! is applied by the running binary within a couple of seconds, without a restart and without
 //! dropping an open keep-alive connection; deleting an allow intention revokes it on that
-//! connection's next request. Requests carry the token and the `dc` parameter, and block on
-//! `X-Consul-Index`.
+//! connection's next request, on the sidecar listeners and on the terminating gateway (whose
+//! `terminating-gateway` entry comes from the agent too). Requests carry the token and the `dc`
+//! parameter, and block on `X-Consul-Index`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support {
     pub mod process;
+    pub mod tls;
 }
 
 use std::net::SocketAddr;
@@ -18,6 +20,7 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
+use lambda_mesh_tests::certs::{roots_pem, service_id, service_sni, TestCa, TRUST_DOMAIN};
 use lambda_mesh_tests::consul_agent::ConsulAgent;
 use lambda_mesh_tests::mesh_proxy::{function_table, upstream_table, AWS_ENV};
 use serde_json::json;
@@ -87,8 +90,8 @@ fn allow_web() -> serde_json::Value {
     })
 }
 
-/// mesh-proxy as `web`'s sidecar, upstream `billing`, default deny, reading `agent`.
-fn start(agent: &ConsulAgent, dir: &std::path::Path) -> support::process::MeshProxy {
+/// The config of [`start`].
+fn sidecar_config(agent: &ConsulAgent, dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("mesh.toml");
     let config = format!(
         "[admin]\nlisten = \"127.0.0.1:0\"\n{}{}[consul]\naddress = \"http://{}\"\ndatacenter = \"dc1\"\n\n[service]\nname = \"web\"\ndefault_policy = \"deny\"\n",
@@ -97,6 +100,12 @@ fn start(agent: &ConsulAgent, dir: &std::path::Path) -> support::process::MeshPr
         agent.addr(),
     );
     std::fs::write(&path, config).unwrap();
+    path
+}
+
+/// mesh-proxy as `web`'s sidecar, upstream `billing`, default deny, reading `agent`.
+fn start(agent: &ConsulAgent, dir: &std::path::Path) -> support::process::MeshProxy {
+    let path = sidecar_config(agent, dir);
     let mut env: Vec<(&str, &str)> = AWS_ENV.to_vec();
     env.push(("CONSUL_HTTP_TOKEN", TOKEN));
     support::process::start(&path, &env)
@@ -156,4 +165,135 @@ async fn an_allow_intention_deleted_at_the_agent_is_revoked_on_the_next_request(
     // Written back: allowed again, same connection.
     agent.write(allow_web());
     connection.until(200, &proxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_reads_its_entry_and_intentions_from_the_agent_and_revokes_on_delete() {
+    let agent = ConsulAgent::start(None).await;
+    agent.write(json!({
+        "Kind": "terminating-gateway",
+        "Name": "terminating-gateway",
+        "Services": [{ "Name": "billing", "CAFile": "", "CertFile": "", "KeyFile": "", "SNI": "" }]
+    }));
+    agent.write(allow_web());
+    let ca = TestCa::consul(TRUST_DOMAIN);
+    let dir = tempfile::tempdir().unwrap();
+    let roots = roots_pem(&[&ca]);
+    std::fs::write(dir.path().join("roots.pem"), &roots).unwrap();
+    ca.service_leaf("billing").write(dir.path(), "billing");
+    let path = dir.path().join("gateway.toml");
+    let config = format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\n\n[consul]\naddress = \"{}\"\n\n[gateway]\nname = \"terminating-gateway\"\nlisten = \"127.0.0.1:0\"\ntrust_domain = \"{TRUST_DOMAIN}\"\ndatacenter = \"dc1\"\nca_file = \"roots.pem\"\n\n[[gateway.service]]\nname = \"billing\"\ncert_file = \"billing.pem\"\nkey_file = \"billing-key.pem\"\nfunction = \"fn\"\ntimeout = 10\n\n{}",
+        agent.addr(),
+        function_table("fn", ""),
+    );
+    std::fs::write(&path, config).unwrap();
+    let proxy = support::process::start(&path, &AWS_ENV);
+    let addr = proxy.gateway.expect("a gateway line");
+
+    let web = ca.service_leaf("web");
+    let spec = support::tls::ClientSpec::new(
+        &roots,
+        service_id(TRUST_DOMAIN, "billing"),
+        &web.chain_pem,
+        &web.key_pem,
+    );
+    let (tls_config, _) = support::tls::client_config(&spec);
+    let tls = tokio::time::timeout(
+        Duration::from_secs(5),
+        support::tls::connect(addr, &service_sni(TRUST_DOMAIN, "billing"), tls_config),
+    )
+    .await
+    .expect("handshake in time")
+    .expect("handshake");
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let mut status = || {
+        let request = Request::get("https://billing/charge")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let sent = sender.send_request(request);
+        async move {
+            let response = tokio::time::timeout(Duration::from_secs(15), sent)
+                .await
+                .expect("answer in time")
+                .expect("the connection is still open");
+            let status = response.status().as_u16();
+            response.into_body().collect().await.unwrap();
+            status
+        }
+    };
+    assert_eq!(status().await, 200, "{}", proxy.stderr());
+    let seen = agent.seen();
+    assert!(
+        seen.iter()
+            .any(|s| s.path == "/v1/config/terminating-gateway/terminating-gateway"),
+        "{seen:?}"
+    );
+
+    agent.delete("service-intentions", "billing");
+    let started = Instant::now();
+    loop {
+        let now = status().await;
+        if now == 403 {
+            break;
+        }
+        assert_eq!(now, 200);
+        assert!(
+            started.elapsed() < APPLIED_WITHIN,
+            "intention not revoked: {}",
+            proxy.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("revoked on the gateway after {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_403_names_the_path_and_permission_never_the_token_and_nothing_serves_meanwhile() {
+    let agent = ConsulAgent::start(Some(TOKEN)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = sidecar_config(&agent, dir.path());
+    let mut command = std::process::Command::new(support::process::binary());
+    command
+        .arg("--config")
+        .arg(&path)
+        .env("RUST_LOG", "info")
+        .env("CONSUL_HTTP_TOKEN", "not-the-t0ken");
+    for (key, value) in AWS_ENV {
+        command.env(key, value);
+    }
+    let mut process = lambda_mesh_tests::process::Proc::spawn(command);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let needle = "needs=intentions:read";
+    while !process.stderr().contains(needle) {
+        assert!(
+            Instant::now() < deadline,
+            "no 403 logged: {}",
+            process.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stderr = process.stderr();
+    assert!(
+        stderr.contains("path=/v1/config/service-intentions"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("403"), "{stderr}");
+    assert!(!stderr.contains("not-the-t0ken"), "{stderr}");
+    // Nothing serves on rules it could not read.
+    assert!(
+        !process.stdout().contains("listening on"),
+        "{}",
+        process.stdout()
+    );
+    assert!(agent.seen().iter().all(|s| !s.authorized));
+    // SIGTERM while waiting for the agent: a clean, prompt exit.
+    process.signal("TERM");
+    let status = process
+        .wait(Duration::from_secs(5))
+        .expect("exited on SIGTERM");
+    assert!(status.success(), "{status:?}: {}", process.stderr());
 }

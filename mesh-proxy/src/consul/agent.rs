@@ -186,9 +186,17 @@ impl AgentClient {
     }
 }
 
-/// A query value, percent-encoded.
-fn encode(value: &str) -> String {
-    percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string()
+/// What is percent-encoded in a path segment or query value: all but RFC 3986's unreserved
+/// characters.
+const ENCODED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A path segment or query value, percent-encoded.
+pub(crate) fn encode(value: &str) -> String {
+    percent_encoding::utf8_percent_encode(value, ENCODED).to_string()
 }
 
 fn transport(path: &str, e: &hyper_util::client::legacy::Error) -> AgentError {

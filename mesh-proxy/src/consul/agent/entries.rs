@@ -161,7 +161,7 @@ pub(crate) fn wanted(config: &Config) -> Vec<String> {
 
 /// A path segment, percent-encoded.
 fn segment(name: &str) -> String {
-    percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC).to_string()
+    super::encode(name)
 }
 
 #[cfg(test)]
@@ -219,6 +219,15 @@ mod tests {
             "{error}"
         );
         assert!(error.contains("Sources[0].Action"), "{error}");
+    }
+
+    #[test]
+    fn names_keep_their_dashes_and_dots_in_paths() {
+        assert_eq!(
+            segment("terminating-gateway.v2_x~"),
+            "terminating-gateway.v2_x~"
+        );
+        assert_eq!(segment("a b/c"), "a%20b%2Fc");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use lambda_mesh_emulator::FunctionConfig;
 
 #[cfg(test)]
 pub(crate) use agent::AclToken;
-pub use agent::ConsulAgent;
+pub use agent::{AgentPrelude, ConsulAgent};
 pub use overrides::{FlagValues, Overrides};
 pub(crate) use sidecar::display as display_identity;
 pub(crate) use target::check_function_arn;
@@ -327,30 +327,7 @@ impl Config {
         lookup: impl Fn(&str) -> Option<String>,
         agent: &AgentEntries,
     ) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let base = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or_else(|| Path::new("."));
-        let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
-        let origin = path.display().to_string();
-        let mut file = parse_file(&text, &origin)?;
-        if !flags.service_files.is_empty() {
-            if let Some(missing) = flags.service_files.iter().find(|p| !p.is_file()) {
-                return Err(ConfigError::Flag {
-                    flag: "service-file",
-                    message: format!("`{}`: no such service file", missing.display()),
-                });
-            }
-            file.consul.service_files = flags
-                .service_files
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect();
-        }
+        let (text, origin, base, file) = read(path, flags)?;
         let (mut config, regionless) =
             validate::build(file, &text, &origin, &base, &lookup, agent)?;
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
@@ -420,6 +397,39 @@ impl Config {
             self.aws.profile = Some(profile.clone());
         }
     }
+}
+
+/// The file at `path` as written (with `--service-file` over `[consul] service_files`): its
+/// text, its name in errors, the directory its paths are relative to, and its tables.
+fn read(
+    path: &Path,
+    flags: &Overrides,
+) -> Result<(String, String, PathBuf, file::FileConfig), ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
+    let origin = path.display().to_string();
+    let mut file = parse_file(&text, &origin)?;
+    if !flags.service_files.is_empty() {
+        if let Some(missing) = flags.service_files.iter().find(|p| !p.is_file()) {
+            return Err(ConfigError::Flag {
+                flag: "service-file",
+                message: format!("`{}`: no such service file", missing.display()),
+            });
+        }
+        file.consul.service_files = flags
+            .service_files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+    }
+    Ok((text, origin, base, file))
 }
 
 /// The TOML as written, before validation; errors name `origin`, the line and the key.

@@ -6,7 +6,7 @@ use std::io::Write as _;
 
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::config::{Config, ConfigError, ConsulAgent};
+use crate::config::{AgentPrelude, Config, ConfigError, ConsulAgent};
 use crate::consul::agent::blocking::DEFAULT_WAIT;
 use crate::consul::agent::entries::wanted;
 use crate::consul::agent::watcher::{Update, Watchers};
@@ -136,6 +136,23 @@ where
     proxy.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Read what `prelude` names from its agent, once: every path answered (an entry, or 404), the
+/// ones not yet answered logged every 10 s. For a start whose files alone are not a config.
+pub async fn read_agent_entries(prelude: &AgentPrelude) -> AgentEntries {
+    let mut watchers = Watchers::new(AgentClient::new(&prelude.agent), DEFAULT_WAIT);
+    watchers.follow(&prelude.paths);
+    let mut agent = AgentEntries::default();
+    while !agent.unanswered(&prelude.paths).is_empty() {
+        tokio::select! {
+            updates = watchers.changed() => record(&mut agent, updates),
+            _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => {
+                tracing::warn!(waiting_for = %agent.unanswered(&prelude.paths).join(", "), "waiting for the Consul agent");
+            }
+        }
+    }
+    agent
 }
 
 /// Follow `paths` on `config`'s agent: new watchers when the agent (or how to ask it) changed,

@@ -297,3 +297,64 @@ async fn a_403_names_the_path_and_permission_never_the_token_and_nothing_serves_
         .expect("exited on SIGTERM");
     assert!(status.success(), "{status:?}: {}", process.stderr());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_named_only_by_the_agents_service_defaults_starts_and_is_invoked() {
+    let agent = ConsulAgent::start(None).await;
+    agent.write(json!({
+        "Kind": "service-defaults",
+        "Name": "billing",
+        "Protocol": "http",
+        "TransparentProxy": {},
+        "MeshGateway": {},
+        "Expose": {},
+        "EnvoyExtensions": [{
+            "Name": "builtin/aws/lambda",
+            "Required": false,
+            "Arguments": { "ARN": "arn:aws:lambda:us-east-1:123456789012:function:billing-fn" }
+        }]
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("web.hcl"),
+        "service {\n  name = \"web\"\n  connect { sidecar_service { proxy { upstreams = [\n    { destination_name = \"billing\", local_bind_port = 0 },\n  ] } } }\n}\n",
+    )
+    .unwrap();
+    let path = dir.path().join("mesh.toml");
+    // Nothing listens on port 1: the invoke fails, and says which function it tried.
+    std::fs::write(
+        &path,
+        format!(
+            "[admin]\nlisten = \"127.0.0.1:0\"\n[aws]\nendpoint_url = \"http://127.0.0.1:1\"\n[consul]\naddress = \"{}\"\nservice_files = [\"web.hcl\"]\n",
+            agent.addr()
+        ),
+    )
+    .unwrap();
+    // The files alone are not a config (no function for `billing`): `--check` says so.
+    let (code, output) = support::process::check(&path, &AWS_ENV);
+    assert_eq!(code, 64, "{output}");
+    assert!(output.contains("billing"), "{output}");
+
+    let proxy = support::process::start(&path, &AWS_ENV);
+    assert!(
+        proxy
+            .stderr()
+            .contains("reading the Consul agent's entries first"),
+        "{}",
+        proxy.stderr()
+    );
+    let (response, body) = lambda_mesh_tests::client::get(proxy.upstream("billing"), "/x").await;
+    let body = String::from_utf8_lossy(&body);
+    assert!(
+        response.status().is_server_error(),
+        "{}: {body}",
+        response.status()
+    );
+    assert!(body.contains("billing-fn"), "{body}");
+    let seen = agent.seen();
+    assert!(
+        seen.iter()
+            .any(|s| s.path == "/v1/config/service-defaults/billing"),
+        "{seen:?}"
+    );
+}

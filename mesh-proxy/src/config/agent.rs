@@ -9,7 +9,8 @@ use http::uri::{Authority, Scheme};
 
 use super::file::ConsulFile;
 use super::validate::Blame;
-use super::ConfigError;
+use super::{Config, ConfigError, LogFormat, Overrides};
+use crate::consul;
 
 /// The Consul agent mesh-proxy reads config entries from, when `[consul] address` or
 /// `CONSUL_HTTP_ADDR` names one.
@@ -61,6 +62,63 @@ impl ConsulAgent {
     /// The agent's base URL, `scheme://host:port`.
     pub fn base_url(&self) -> String {
         format!("{}://{}", self.scheme, self.authority)
+    }
+}
+
+/// What the start reads from the agent when the files alone are not a config (a function named
+/// only by an agent `service-defaults` entry, a gateway linking services only the agent's
+/// `terminating-gateway` entry names): the agent, and the paths the files point at.
+#[derive(Debug, Clone)]
+pub struct AgentPrelude {
+    /// The agent.
+    pub agent: ConsulAgent,
+    /// The API paths to read.
+    pub(crate) paths: Vec<String>,
+    /// The log format the config asks for (flag > env > file).
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// When `path` names a Consul agent, the agent and the entries to read from it before
+    /// [`Config::load_with_agent`] can build the config; `None` without an agent. Only the keys
+    /// this needs are checked.
+    pub fn agent_prelude(
+        path: &Path,
+        flags: &Overrides,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<AgentPrelude>, ConfigError> {
+        let (text, origin, base, file) = super::read(path, flags)?;
+        let blame = Blame::new(&text, &origin);
+        let Some(agent) = resolve(&file.consul, &blame, &base, &lookup, &mut Vec::new())? else {
+            return Ok(None);
+        };
+        let overrides = flags.clone().or(Overrides::from_lookup(&lookup)?);
+        let log_format = overrides
+            .log_format
+            .or_else(|| file.log_format.as_deref().and_then(LogFormat::parse))
+            .unwrap_or_default();
+        let mut names: Vec<String> = file
+            .upstreams
+            .iter()
+            .map(|u| u.destination_name.trim().to_owned())
+            .collect();
+        if let Ok((definitions, _)) = consul::load_services(&file.consul.service_files, &base) {
+            names.extend(
+                definitions
+                    .iter()
+                    .flat_map(|d| d.upstreams.iter().map(|u| u.destination_name.clone())),
+            );
+        }
+        if let Some(gateway) = &file.gateway {
+            names.extend(gateway.services.iter().map(|s| s.name.trim().to_owned()));
+        }
+        let gateway = file.gateway.as_ref().map(|g| g.name.trim());
+        let paths = consul::agent::entries::paths(gateway, names.iter().map(String::as_str));
+        Ok(Some(AgentPrelude {
+            agent,
+            paths,
+            log_format,
+        }))
     }
 }
 

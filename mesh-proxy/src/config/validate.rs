@@ -22,7 +22,12 @@ pub(super) struct Blame<'a> {
     origin: &'a str,
 }
 
-impl Blame<'_> {
+impl<'a> Blame<'a> {
+    /// Blame places in `text`, the file `origin`.
+    pub(super) fn new(text: &'a str, origin: &'a str) -> Blame<'a> {
+        Blame { text, origin }
+    }
+
     /// The config file's name, as given.
     pub(super) fn origin(&self) -> &str {
         self.origin

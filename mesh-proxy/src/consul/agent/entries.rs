@@ -132,23 +132,31 @@ pub(crate) fn wanted(config: &Config) -> Vec<String> {
     if config.consul_agent.is_none() {
         return Vec::new();
     }
-    let mut paths = vec![INTENTIONS_PATH.to_owned(), MESH_PATH.to_owned()];
-    if let Some(gateway) = &config.gateway {
-        paths.push(format!(
-            "/v1/config/terminating-gateway/{}",
-            segment(&gateway.name)
-        ));
-    }
-    let mut names: Vec<&str> = config
+    let names = config
         .invoking()
         .map(|u| u.destination_name.as_str())
-        .collect();
-    names.extend(
-        config
-            .services
-            .iter()
-            .flat_map(|s| s.upstreams.iter().map(String::as_str)),
-    );
+        .chain(
+            config
+                .services
+                .iter()
+                .flat_map(|s| s.upstreams.iter().map(String::as_str)),
+        );
+    paths(config.gateway.as_ref().map(|g| g.name.as_str()), names)
+}
+
+/// The API paths for the gateway `gateway` and the destinations `names`.
+pub(crate) fn paths<'a>(
+    gateway: Option<&str>,
+    names: impl Iterator<Item = &'a str>,
+) -> Vec<String> {
+    let mut paths = vec![INTENTIONS_PATH.to_owned(), MESH_PATH.to_owned()];
+    if let Some(gateway) = gateway {
+        paths.push(format!(
+            "/v1/config/terminating-gateway/{}",
+            segment(gateway)
+        ));
+    }
+    let mut names: Vec<&str> = names.collect();
     names.sort_unstable();
     names.dedup();
     paths.extend(

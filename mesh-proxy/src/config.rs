@@ -173,6 +173,9 @@ pub struct GatewayConfig {
     pub services: Vec<GatewayService>,
     /// Every `service-intentions` entry read from `[consul] config_entries`.
     pub(crate) intentions: Vec<crate::intentions::ServiceIntentions>,
+    /// The agent's CA paths its roots and leaves come from (when `ca_file`, `cert_file` and
+    /// `key_file` are not set).
+    pub(crate) agent_paths: Vec<String>,
 }
 
 /// One linked service: its leaf, and how its function is invoked (as an upstream would be; the

@@ -358,3 +358,131 @@ async fn a_function_named_only_by_the_agents_service_defaults_starts_and_is_invo
         "{seen:?}"
     );
 }
+
+/// A CA root set as `GET /v1/agent/connect/ca/roots` answers it.
+fn roots_answer(ca: &TestCa) -> serde_json::Value {
+    json!({
+        "ActiveRootID": "root-1",
+        "TrustDomain": TRUST_DOMAIN,
+        "Roots": [{ "ID": "root-1", "Name": "Consul CA Root Cert", "RootCert": roots_pem(&[ca]), "IntermediateCerts": null, "Active": true }]
+    })
+}
+
+/// A leaf as `GET /v1/agent/connect/ca/leaf/<service>` answers it.
+fn leaf_answer(leaf: &lambda_mesh_tests::certs::TestLeaf, service: &str) -> serde_json::Value {
+    json!({
+        "SerialNumber": "01",
+        "CertPEM": leaf.chain_pem,
+        "PrivateKeyPEM": leaf.key_pem,
+        "Service": service,
+        "ServiceURI": service_id(TRUST_DOMAIN, service),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_takes_roots_and_leaves_from_the_agent_and_serves_a_rotated_leaf() {
+    let agent = ConsulAgent::start(None).await;
+    let ca = TestCa::consul(TRUST_DOMAIN);
+    let first = ca.service_leaf("billing");
+    agent.put("/v1/agent/connect/ca/roots", roots_answer(&ca));
+    agent.put(
+        "/v1/agent/connect/ca/leaf/billing",
+        leaf_answer(&first, "billing"),
+    );
+    agent.write(allow_web());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.toml");
+    // No ca_file, cert_file or key_file: all three from the agent.
+    let config = format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\n\n[consul]\naddress = \"{}\"\n\n[gateway]\nname = \"terminating-gateway\"\nlisten = \"127.0.0.1:0\"\ntrust_domain = \"{TRUST_DOMAIN}\"\ndatacenter = \"dc1\"\n\n[[gateway.service]]\nname = \"billing\"\nfunction = \"fn\"\ntimeout = 10\n\n{}",
+        agent.addr(),
+        function_table("fn", ""),
+    );
+    std::fs::write(&path, config).unwrap();
+    let proxy = support::process::start(&path, &AWS_ENV);
+    let addr = proxy.gateway.expect("a gateway line");
+    let roots = roots_pem(&[&ca]);
+    let web = ca.service_leaf("web");
+    let open = || async {
+        let spec = support::tls::ClientSpec::new(
+            &roots,
+            service_id(TRUST_DOMAIN, "billing"),
+            &web.chain_pem,
+            &web.key_pem,
+        );
+        let (tls_config, seen) = support::tls::client_config(&spec);
+        let tls = tokio::time::timeout(
+            Duration::from_secs(5),
+            support::tls::connect(addr, &service_sni(TRUST_DOMAIN, "billing"), tls_config),
+        )
+        .await
+        .expect("handshake in time")
+        .expect("handshake");
+        let leaf = seen
+            .lock()
+            .unwrap()
+            .server_leaf
+            .clone()
+            .expect("a server leaf");
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        (sender, leaf)
+    };
+    let status = |sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>| {
+        let request = Request::get("https://billing/charge")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let sent = sender.send_request(request);
+        async move {
+            let response = tokio::time::timeout(Duration::from_secs(15), sent)
+                .await
+                .expect("answer in time")
+                .expect("the connection is still open");
+            let status = response.status().as_u16();
+            response.into_body().collect().await.unwrap();
+            status
+        }
+    };
+    let (mut held, leaf) = open().await;
+    assert_eq!(leaf, first.der, "the agent's leaf is presented");
+    assert_eq!(status(&mut held).await, 200, "{}", proxy.stderr());
+
+    // Consul rotates the leaf: new handshakes get it; the open connection serves on.
+    let second = ca.service_leaf("billing");
+    agent.put(
+        "/v1/agent/connect/ca/leaf/billing",
+        leaf_answer(&second, "billing"),
+    );
+    let started = Instant::now();
+    loop {
+        let (_, leaf) = open().await;
+        if leaf == second.der {
+            break;
+        }
+        assert_eq!(leaf, first.der, "the old leaf or the new one, nothing else");
+        assert!(
+            started.elapsed() < APPLIED_WITHIN,
+            "new leaf not served: {}",
+            proxy.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status(&mut held).await, 200);
+    assert!(
+        !proxy.stderr().contains("PRIVATE KEY"),
+        "no key material in logs"
+    );
+    let seen = agent.seen();
+    for path in [
+        "/v1/agent/connect/ca/roots",
+        "/v1/agent/connect/ca/leaf/billing",
+    ] {
+        assert!(
+            seen.iter()
+                .any(|s| s.path == path && s.query.contains("index=")),
+            "{path} never blocked: {seen:?}"
+        );
+    }
+}

@@ -8,7 +8,9 @@
 //!   config-entries table has; it only grows, also on deletes);
 //! - blocking: with `?index=N`, the request is held while the index is still ≤ N, until a write
 //!   or `wait` (`10s`, `500ms`, `5m`; default 5 minutes, at most 10) passes;
-//! - ACLs: with a token set, a request without that `X-Consul-Token` gets 403.
+//! - ACLs: with a token set, a request without that `X-Consul-Token` gets 403;
+//! - any other `GET` path the test [`put`](ConsulAgent::put) an answer at (the Connect CA's
+//!   `/v1/agent/connect/ca/roots` and `/leaf/<service>`), blocking the same way; 404 otherwise.
 //!
 //! Entries are stored as given (PascalCase JSON, as `consul config write` takes them) plus
 //! `CreateIndex` and `ModifyIndex`, as Consul answers them.
@@ -50,6 +52,8 @@ struct State {
     index: u64,
     /// (kind, name) → the entry with its indexes.
     entries: BTreeMap<(String, String), Value>,
+    /// Other paths' answers.
+    others: BTreeMap<String, Value>,
     seen: Vec<Seen>,
 }
 
@@ -150,6 +154,17 @@ impl ConsulAgent {
         self.index.send_replace(index);
     }
 
+    /// Answer `GET path` with `value` from now on (a CA root set, a leaf), waking the blocked
+    /// queries.
+    pub fn put(&self, path: &str, value: Value) {
+        let mut state = self.state.lock().unwrap();
+        state.index += 1;
+        let index = state.index;
+        state.others.insert(path.to_owned(), value);
+        drop(state);
+        self.index.send_replace(index);
+    }
+
     /// Every request answered so far (or being held).
     pub fn seen(&self) -> Vec<Seen> {
         self.state.lock().unwrap().seen.clone()
@@ -187,12 +202,6 @@ async fn answer(
     if !authorized {
         return plain(StatusCode::FORBIDDEN, "Permission denied", None);
     }
-    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let (kind, name) = match parts.as_slice() {
-        ["v1", "config", kind] => (kind.to_string(), None),
-        ["v1", "config", kind, name] => (kind.to_string(), Some(name.to_string())),
-        _ => return plain(StatusCode::NOT_FOUND, "unknown endpoint", None),
-    };
     let params: Vec<(&str, &str)> = query.split('&').filter_map(|p| p.split_once('=')).collect();
     let param = |name: &str| params.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
     let Ok(min_index) = param("index").unwrap_or("0").parse::<u64>() else {
@@ -213,6 +222,17 @@ async fn answer(
     }
     let state = state.lock().unwrap();
     let index = Some(state.index);
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (kind, name) = match parts.as_slice() {
+        ["v1", "config", kind] => (kind.to_string(), None),
+        ["v1", "config", kind, name] => (kind.to_string(), Some(name.to_string())),
+        _ => {
+            return match state.others.get(&path) {
+                Some(value) => json(value, index),
+                None => plain(StatusCode::NOT_FOUND, "unknown endpoint", index),
+            }
+        }
+    };
     match name {
         Some(name) => match state.entries.get(&(kind.clone(), name.clone())) {
             Some(entry) => json(entry, index),

@@ -113,7 +113,19 @@ impl Config {
             names.extend(gateway.services.iter().map(|s| s.name.trim().to_owned()));
         }
         let gateway = file.gateway.as_ref().map(|g| g.name.trim());
-        let paths = consul::agent::entries::paths(gateway, names.iter().map(String::as_str));
+        let mut paths = consul::agent::entries::paths(gateway, names.iter().map(String::as_str));
+        if let Some(gateway) = &file.gateway {
+            if gateway.ca_file.is_none() {
+                paths.push(consul::agent::certs::ROOTS_PATH.to_owned());
+            }
+            paths.extend(
+                gateway
+                    .services
+                    .iter()
+                    .filter(|s| s.cert_file.is_none() && s.key_file.is_none())
+                    .map(|s| consul::agent::certs::leaf_path(s.name.trim())),
+            );
+        }
         Ok(Some(AgentPrelude {
             agent,
             paths,

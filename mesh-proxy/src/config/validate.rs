@@ -195,7 +195,10 @@ pub(super) fn build(
             &entries,
             &mut warnings,
             &blame,
-            base,
+            super::gateway::Files {
+                base,
+                agent: consul_agent.is_some().then_some(agent),
+            },
             super::gateway::Taken {
                 admin_listen,
                 upstreams: &upstreams,
@@ -230,10 +233,10 @@ fn sources(file: &FileConfig, base: &Path) -> Sources {
     consul::sources(&file.consul.config_entries, base, files, dirs);
     consul::sources(&file.consul.service_files, base, files, dirs);
     if let Some(gateway) = &file.gateway {
-        files.push(base.join(gateway.ca_file.trim()));
+        files.extend(gateway.ca_file.iter().map(|f| base.join(f.trim())));
         for service in &gateway.services {
-            files.push(base.join(service.cert_file.trim()));
-            files.push(base.join(service.key_file.trim()));
+            files.extend(service.cert_file.iter().map(|f| base.join(f.trim())));
+            files.extend(service.key_file.iter().map(|f| base.join(f.trim())));
         }
     }
     files.sort();

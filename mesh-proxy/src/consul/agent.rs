@@ -6,6 +6,7 @@
 //! and `ns`, `partition` and `dc` when `[consul]` sets them.
 
 pub(crate) mod blocking;
+pub(crate) mod certs;
 pub(crate) mod entries;
 #[cfg(test)]
 mod tests;

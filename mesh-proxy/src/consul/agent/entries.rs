@@ -38,6 +38,11 @@ impl AgentEntries {
         self.answers.insert(path, observed);
     }
 
+    /// What `path` answered last.
+    pub(crate) fn get(&self, path: &str) -> Option<&Observed> {
+        self.answers.get(path)
+    }
+
     /// Forget the paths not in `wanted`.
     pub(crate) fn retain(&mut self, wanted: &[String]) {
         self.answers.retain(|path, _| wanted.contains(path));
@@ -59,6 +64,9 @@ impl AgentEntries {
             let Observed::Found(body) = observed else {
                 continue;
             };
+            if !path.starts_with("/v1/config/") {
+                continue;
+            }
             let label = format!("consul agent GET {path}");
             let text = std::str::from_utf8(body).map_err(|_| EntryError {
                 file: label.clone(),
@@ -141,7 +149,11 @@ pub(crate) fn wanted(config: &Config) -> Vec<String> {
                 .iter()
                 .flat_map(|s| s.upstreams.iter().map(String::as_str)),
         );
-    paths(config.gateway.as_ref().map(|g| g.name.as_str()), names)
+    let mut paths = paths(config.gateway.as_ref().map(|g| g.name.as_str()), names);
+    if let Some(gateway) = &config.gateway {
+        paths.extend(gateway.agent_paths.iter().cloned());
+    }
+    paths
 }
 
 /// The API paths for the gateway `gateway` and the destinations `names`.

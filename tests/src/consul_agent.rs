@@ -8,6 +8,9 @@
 //!   config-entries table has; it only grows, also on deletes);
 //! - blocking: with `?index=N`, the request is held while the index is still ≤ N, until a write
 //!   or `wait` (`10s`, `500ms`, `5m`; default 5 minutes, at most 10) passes;
+//! - a snapshot restore ([`restore`](ConsulAgent::restore)) sets the index back and releases every
+//!   held query at once, as Consul abandons its watches on restore (clients then see the index
+//!   go backwards, and must start over from 0);
 //! - ACLs: with a token set, a request without that `X-Consul-Token` gets 403;
 //! - any other `GET` path the test [`put`](ConsulAgent::put) an answer at (the Connect CA's
 //!   `/v1/agent/connect/ca/roots` and `/leaf/<service>`), blocking the same way; 404 otherwise.
@@ -61,7 +64,8 @@ struct State {
 pub struct ConsulAgent {
     addr: SocketAddr,
     state: Arc<Mutex<State>>,
-    index: watch::Sender<u64>,
+    /// The index, then how many restores there were: a change of either releases held queries.
+    index: watch::Sender<(u64, u64)>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -74,7 +78,7 @@ impl ConsulAgent {
             index: 1,
             ..State::default()
         }));
-        let (index, _) = watch::channel(1u64);
+        let (index, _) = watch::channel((1u64, 0u64));
         let token = token.map(str::to_owned);
         let (shared, notify) = (state.clone(), index.clone());
         let task = tokio::spawn(async move {
@@ -141,7 +145,7 @@ impl ConsulAgent {
         entry["ModifyIndex"] = Value::from(index);
         state.entries.insert(key, entry);
         drop(state);
-        self.index.send_replace(index);
+        self.wake(index);
     }
 
     /// `consul config delete -kind <kind> -name <name>`.
@@ -151,7 +155,7 @@ impl ConsulAgent {
         let index = state.index;
         state.entries.remove(&(kind.to_owned(), name.to_owned()));
         drop(state);
-        self.index.send_replace(index);
+        self.wake(index);
     }
 
     /// Answer `GET path` with `value` from now on (a CA root set, a leaf), waking the blocked
@@ -162,7 +166,25 @@ impl ConsulAgent {
         let index = state.index;
         state.others.insert(path.to_owned(), value);
         drop(state);
-        self.index.send_replace(index);
+        self.wake(index);
+    }
+
+    /// A snapshot restore to an older state: no entries or other answers, the index back at
+    /// `index`, every held query released.
+    pub fn restore(&self, index: u64) {
+        let mut state = self.state.lock().unwrap();
+        state.index = index;
+        state.entries.clear();
+        state.others.clear();
+        drop(state);
+        self.index.send_modify(|(now, restores)| {
+            *now = index;
+            *restores += 1;
+        });
+    }
+
+    fn wake(&self, index: u64) {
+        self.index.send_modify(|(now, _)| *now = index);
     }
 
     /// Every request answered so far (or being held).
@@ -180,7 +202,7 @@ impl Drop for ConsulAgent {
 async fn answer(
     request: Request<Incoming>,
     state: &Mutex<State>,
-    notify: &watch::Sender<u64>,
+    notify: &watch::Sender<(u64, u64)>,
     token: Option<&str>,
 ) -> Response<Full<Bytes>> {
     let path = request.uri().path().to_owned();
@@ -212,8 +234,13 @@ async fn answer(
     };
     if min_index > 0 {
         let mut changes = notify.subscribe();
+        let restores = changes.borrow().1;
         let deadline = tokio::time::Instant::now() + wait.min(MAX_WAIT);
-        while *changes.borrow_and_update() <= min_index {
+        loop {
+            let (index, now_restores) = *changes.borrow_and_update();
+            if index > min_index || now_restores != restores {
+                break;
+            }
             match tokio::time::timeout_at(deadline, changes.changed()).await {
                 Ok(Ok(())) => continue,
                 _ => break,

@@ -159,3 +159,41 @@ async fn the_watcher_reports_each_change_and_a_deletion_once() {
     let updates = next(&mut watchers).await;
     assert_eq!(updates[0].observed, Observed::Missing);
 }
+
+#[tokio::test]
+async fn after_a_restore_sets_the_index_back_the_watcher_starts_over_and_sees_the_old_state() {
+    let stand_in = StandIn::start(None).await;
+    for action in ["deny", "allow", "deny", "allow"] {
+        stand_in.write(intention(action));
+    }
+    let before = stand_in.index();
+    let mut watchers = Watchers::new(
+        AgentClient::new(&settings(&stand_in, None)),
+        Duration::from_secs(30),
+    );
+    let path = "/v1/config/service-intentions/billing".to_owned();
+    watchers.follow(std::slice::from_ref(&path));
+    let updates = next(&mut watchers).await;
+    assert!(matches!(&updates[0].observed, Observed::Found(_)));
+    // Held at `before` now; the restore releases it with a smaller index.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stand_in.restore(2);
+    // Written again after the restore: index 3, still below what the watcher last saw. Only a
+    // watcher that started over from 0 sees it before its 30 s wait ends.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stand_in.write(intention("deny"));
+    assert!(stand_in.index() < before);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let updates = next(&mut watchers).await;
+        let last = &updates[updates.len() - 1].observed;
+        if matches!(last, Observed::Found(body) if String::from_utf8_lossy(body).contains("deny") && String::from_utf8_lossy(body).contains("\"ModifyIndex\":3"))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never saw the restored state: {last:?}"
+        );
+    }
+}

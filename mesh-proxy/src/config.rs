@@ -1,6 +1,7 @@
 //! mesh-proxy's configuration: one TOML file in Consul's words, overridden by `MESH_PROXY_*`
 //! variables and then by command-line flags (flag > env > file).
 
+mod agent;
 mod discovery;
 mod file;
 mod gateway;
@@ -20,10 +21,14 @@ use std::time::Duration;
 use lambda_mesh_adapter::PayloadFormat;
 use lambda_mesh_emulator::FunctionConfig;
 
+#[cfg(test)]
+pub(crate) use agent::AclToken;
+pub use agent::{AgentPrelude, ConsulAgent};
 pub use overrides::{FlagValues, Overrides};
 pub(crate) use sidecar::display as display_identity;
 pub(crate) use target::check_function_arn;
 
+pub use crate::consul::AgentEntries;
 pub use crate::listener::ConnectionLimits;
 
 /// Default admin listener address (Envoy's usual admin port).
@@ -73,6 +78,9 @@ pub struct Config {
     pub sidecar: SidecarIntentions,
     /// `[discovery]`, when `aws_tags = true`.
     pub discovery: Option<DiscoverySettings>,
+    /// `[consul] address` (or `CONSUL_HTTP_ADDR`) and how to ask it: config entries are read
+    /// live from this agent too.
+    pub consul_agent: Option<ConsulAgent>,
     /// What loading noticed and did not refuse (logged at start and on reload, and by `--check`).
     pub warnings: Vec<String>,
     /// The files and directories it was read from: a change in any of them reloads it.
@@ -172,6 +180,9 @@ pub struct GatewayConfig {
     pub(crate) pending: Vec<PendingService>,
     /// Every `service-intentions` entry read from `[consul] config_entries`.
     pub(crate) intentions: Vec<crate::intentions::ServiceIntentions>,
+    /// The agent's CA paths its roots and leaves come from (when `ca_file`, `cert_file` and
+    /// `key_file` are not set).
+    pub(crate) agent_paths: Vec<String>,
 }
 
 /// One linked service: its leaf, and how its function is invoked (as an upstream would be; the
@@ -333,31 +344,20 @@ impl Config {
         flags: &Overrides,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let base = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or_else(|| Path::new("."));
-        let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
-        let origin = path.display().to_string();
-        let mut file = parse_file(&text, &origin)?;
-        if !flags.service_files.is_empty() {
-            if let Some(missing) = flags.service_files.iter().find(|p| !p.is_file()) {
-                return Err(ConfigError::Flag {
-                    flag: "service-file",
-                    message: format!("`{}`: no such service file", missing.display()),
-                });
-            }
-            file.consul.service_files = flags
-                .service_files
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect();
-        }
-        let (mut config, regionless) = validate::build(file, &text, &origin, &base)?;
+        Config::load_with_agent(path, flags, lookup, &AgentEntries::default())
+    }
+
+    /// [`Config::load`], with the config entries last read from the Consul agent laid over the
+    /// files' (an agent entry replaces a file entry of the same kind and name).
+    pub fn load_with_agent(
+        path: &Path,
+        flags: &Overrides,
+        lookup: impl Fn(&str) -> Option<String>,
+        agent: &AgentEntries,
+    ) -> Result<Config, ConfigError> {
+        let (text, origin, base, file) = read(path, flags)?;
+        let (mut config, regionless) =
+            validate::build(file, &text, &origin, &base, &lookup, agent)?;
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         config.sources.files.insert(0, path);
         let env = Overrides::from_lookup(&lookup)?;
@@ -374,9 +374,17 @@ impl Config {
 
     /// Parse and validate TOML text: `origin` names it in errors, `base` resolves function paths.
     /// The environment is not read, so a bare function name without a region passes here;
-    /// [`Config::load`] refuses it.
+    /// [`Config::load`] refuses it (and `CONSUL_HTTP_*` apply only there).
     pub fn from_toml_str(text: &str, origin: &str, base: &Path) -> Result<Config, ConfigError> {
-        validate::build(parse_file(text, origin)?, text, origin, base).map(|(config, _)| config)
+        validate::build(
+            parse_file(text, origin)?,
+            text,
+            origin,
+            base,
+            &|_| None,
+            &AgentEntries::default(),
+        )
+        .map(|(config, _)| config)
     }
 
     /// Every upstream the config invokes functions for: the sidecar listeners', then the
@@ -417,6 +425,39 @@ impl Config {
             self.aws.profile = Some(profile.clone());
         }
     }
+}
+
+/// The file at `path` as written (with `--service-file` over `[consul] service_files`): its
+/// text, its name in errors, the directory its paths are relative to, and its tables.
+fn read(
+    path: &Path,
+    flags: &Overrides,
+) -> Result<(String, String, PathBuf, file::FileConfig), ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
+    let origin = path.display().to_string();
+    let mut file = parse_file(&text, &origin)?;
+    if !flags.service_files.is_empty() {
+        if let Some(missing) = flags.service_files.iter().find(|p| !p.is_file()) {
+            return Err(ConfigError::Flag {
+                flag: "service-file",
+                message: format!("`{}`: no such service file", missing.display()),
+            });
+        }
+        file.consul.service_files = flags
+            .service_files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+    }
+    Ok((text, origin, base, file))
 }
 
 /// The TOML as written, before validation; errors name `origin`, the line and the key.

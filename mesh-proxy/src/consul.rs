@@ -4,6 +4,7 @@
 //! uses: `service-intentions` ([`ServiceIntentions`]), `service-defaults` with the
 //! `builtin/aws/lambda` extension, `terminating-gateway` and `mesh`.
 
+pub(crate) mod agent;
 mod entries;
 mod hcl;
 mod json;
@@ -15,6 +16,7 @@ mod tree;
 
 use std::fmt;
 
+pub use agent::AgentEntries;
 pub(crate) use entries::{LambdaPatch, Mesh, ServiceDefaults, Setting, TerminatingGateway};
 pub(crate) use load::{load, sources};
 pub(crate) use service::{load_services, ServiceDefinition, ServiceUpstream};

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use crate::config::InvocationMode;
 use crate::metrics::UpstreamMetrics;
 
+pub(crate) use aws::{https_client, HttpsClient};
 pub use aws::{AwsClients, AwsError, Lambda};
 pub use backoff::Backoff;
 pub use local::LocalInvoker;

@@ -27,8 +27,8 @@ mod xfcc;
 
 pub use body::{Body, BoxError};
 pub use config::{
-    AwsSettings, Config, ConfigError, FlagValues, GatewayConfig, GatewayService, InvocationMode,
-    LogFormat, Overrides, Sources, UpstreamConfig,
+    AgentEntries, AgentPrelude, AwsSettings, Config, ConfigError, ConsulAgent, FlagValues,
+    GatewayConfig, GatewayService, InvocationMode, LogFormat, Overrides, Sources, UpstreamConfig,
 };
 #[doc(hidden)] // For the pyhcl differential test (tests/hcl_pyhcl.rs) only.
 pub use consul::hcl_to_json;
@@ -46,5 +46,5 @@ pub use listener::{
 pub use logging::init_tracing;
 pub use metrics::{Metrics, UpstreamMetrics};
 pub use proxy::{Proxy, StartError};
-pub use run::run;
+pub use run::{read_agent_entries, run};
 pub use xfcc::{apply_xfcc, xfcc_element, UnknownXfccMode, XfccMode, XFCC_HEADER};

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use mesh_proxy::{init_tracing, run, Config, FlagValues, Overrides, StartError};
+use mesh_proxy::{
+    init_tracing, read_agent_entries, run, AgentEntries, Config, FlagValues, Overrides, StartError,
+};
 
 /// Exit status for a bad config (sysexits EX_USAGE).
 const EXIT_BAD_CONFIG: u8 = 64;
@@ -51,15 +53,42 @@ fn main() -> ExitCode {
         log_format: args.log_format,
         service_files: args.service_files,
     };
-    let load = || {
+    let load = |agent: &AgentEntries| {
         let flags = Overrides::from_flags(&flags)?;
-        Config::load(&args.config, &flags, |name| std::env::var(name).ok())
+        Config::load_with_agent(&args.config, &flags, |name| std::env::var(name).ok(), agent)
     };
-    let config = match load() {
+    // The files alone first: `--check` never asks the agent; `run` then lays its entries over.
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("mesh-proxy: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let config = match load(&AgentEntries::default()) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("mesh-proxy: {e}");
-            return ExitCode::from(EXIT_BAD_CONFIG);
+            // The files may lean on the agent's entries (a function named only by its
+            // service-defaults): read them once, then try again.
+            let prelude = Overrides::from_flags(&flags).ok().and_then(|flags| {
+                Config::agent_prelude(&args.config, &flags, |name| std::env::var(name).ok())
+                    .ok()
+                    .flatten()
+            });
+            let Some(prelude) = prelude.filter(|_| !args.check) else {
+                eprintln!("mesh-proxy: {e}");
+                return ExitCode::from(EXIT_BAD_CONFIG);
+            };
+            init_tracing(prelude.log_format);
+            tracing::info!(error = %e, "the files alone are not a config: reading the Consul agent's entries first");
+            let agent = runtime.block_on(read_agent_entries(&prelude));
+            match load(&agent) {
+                Ok(config) => config,
+                Err(e) => {
+                    eprintln!("mesh-proxy: {e}");
+                    return ExitCode::from(EXIT_BAD_CONFIG);
+                }
+            }
         }
     };
     if args.check {
@@ -70,13 +99,6 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_tracing(config.log_format);
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("mesh-proxy: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     match runtime.block_on(run(config, load)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -84,7 +106,10 @@ fn main() -> ExitCode {
             eprintln!("mesh-proxy: {e}");
             // No region for an aws upstream, or gateway certificates rustls refuses, are config
             // problems too.
-            if matches!(e, StartError::Aws(_) | StartError::Tls(_)) {
+            if matches!(
+                e,
+                StartError::Aws(_) | StartError::Tls(_) | StartError::Config(_)
+            ) {
                 ExitCode::from(EXIT_BAD_CONFIG)
             } else {
                 ExitCode::FAILURE

@@ -69,6 +69,9 @@ pub enum StartError {
     /// The aws invoker could not be set up.
     #[error(transparent)]
     Aws(#[from] AwsError),
+    /// The config built with the Consul agent's entries is not accepted.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// The gateway's certificates cannot make a TLS server configuration.
     #[error("gateway: {0}")]
     Tls(#[from] TlsConfigError),

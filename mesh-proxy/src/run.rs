@@ -1,26 +1,65 @@
-//! The process around a [`Proxy`]: print the addresses, reload on SIGHUP or when a file the config
-//! was read from changes, drain on SIGTERM/SIGINT.
+//! The process around a [`Proxy`]: print the addresses, reload on SIGHUP, when a file the config
+//! was read from changes, or when a config entry it reads from the Consul agent changes; drain on
+//! SIGTERM/SIGINT.
 
 use std::io::Write as _;
 
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::config::{Config, ConfigError};
+use crate::config::{AgentPrelude, Config, ConfigError, ConsulAgent};
+use crate::consul::agent::blocking::DEFAULT_WAIT;
+use crate::consul::agent::entries::wanted;
+use crate::consul::agent::watcher::{Update, Watchers};
+use crate::consul::agent::AgentClient;
+use crate::consul::AgentEntries;
 use crate::discovery::Discovery;
 use crate::proxy::{Proxy, StartError};
 use crate::watch::{Snapshot, Watch};
 
-/// Run until SIGTERM or SIGINT; `reload` re-reads the config on SIGHUP and when what its
-/// [`sources`](Config::sources) hold changes (a bad one is logged and the old one keeps serving).
+/// How many times the start re-reads the agent because a config built from its entries reads
+/// more of them (a terminating-gateway entry naming services whose defaults are there too).
+const START_ROUNDS: usize = 4;
+
+/// Run until SIGTERM or SIGINT; `reload` re-reads the config (with the Consul agent's entries
+/// given) on SIGHUP, when what its [`sources`](Config::sources) hold changes, and when an agent
+/// entry it reads changes (a bad one is logged and the old one keeps serving). With an agent,
+/// serving starts once it has answered for every entry the config reads.
 pub async fn run<R>(config: Config, reload: R) -> Result<(), StartError>
 where
-    R: Fn() -> Result<Config, ConfigError>,
+    R: Fn(&AgentEntries) -> Result<Config, ConfigError>,
 {
     raise_fd_limit();
     let signal_error = |source| StartError::Signal { source };
     let mut terminate = signal(SignalKind::terminate()).map_err(signal_error)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_error)?;
     let mut hangup = signal(SignalKind::hangup()).map_err(signal_error)?;
+    let mut agent = AgentEntries::default();
+    let mut watchers: Option<(ConsulAgent, Watchers)> = None;
+    let mut config = config;
+    for _ in 0..START_ROUNDS {
+        let paths = wanted(&config);
+        if paths.is_empty() {
+            break;
+        }
+        follow_agent(&mut watchers, &mut agent, &config, &paths);
+        while !agent.unanswered(&paths).is_empty() {
+            tokio::select! {
+                _ = terminate.recv() => return Ok(()),
+                _ = interrupt.recv() => return Ok(()),
+                updates = agent_changed(&mut watchers) => record(&mut agent, updates),
+                _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => {
+                    tracing::warn!(waiting_for = %agent.unanswered(&paths).join(", "), "waiting for the Consul agent");
+                }
+            }
+        }
+        config = reload(&agent)?;
+        if wanted(&config) == paths {
+            break;
+        }
+    }
+    // What the config reads now (more, if the rounds ran out), followed from here on.
+    let paths = wanted(&config);
+    follow_agent(&mut watchers, &mut agent, &config, &paths);
     // Read before starting, so a change during the start is a change.
     let config_sources = config.sources.clone();
     let applied = Snapshot::take(&config_sources);
@@ -52,6 +91,16 @@ where
                 tracing::info!(changed = %changed.join(", "), "files changed: reloading");
                 Some(now)
             }
+            updates = agent_changed(&mut watchers) => {
+                let changed: Vec<String> = updates.iter().map(|u| u.path.clone()).collect();
+                record(&mut agent, updates);
+                let unanswered = agent.unanswered(&wanted(proxy.config())).len();
+                if unanswered > 0 {
+                    continue;
+                }
+                tracing::info!(changed = %changed.join(", "), "Consul agent entries changed: reloading");
+                Some(Snapshot::take(watch.sources()))
+            }
             () = discovery.changed() => {
                 tracing::info!("discovered services changed: reloading");
                 None
@@ -61,7 +110,7 @@ where
             // What was read is what the next change is measured against, accepted or not: a
             // rejected file is tried again when it changes again (or on SIGHUP).
             watch.set_applied(why);
-            loaded = match reload() {
+            loaded = match reload(&agent) {
                 Ok(config) => config,
                 Err(e) => {
                     tracing::error!(error = %e, "reload rejected: bad config, the old one keeps serving");
@@ -73,6 +122,8 @@ where
         let config = discovery.apply(&loaded);
         warn_about(&config);
         let sources = config.sources.clone();
+        let paths = wanted(&config);
+        let followed = config.clone();
         match proxy.reload(config).await {
             Ok(bound) => {
                 for (name, addr) in bound {
@@ -88,6 +139,7 @@ where
                     watch.follow(&sources);
                     watch.set_applied(Snapshot::take(&sources));
                 }
+                follow_agent(&mut watchers, &mut agent, &followed, &paths);
                 tracing::info!("config reloaded");
             }
             Err(e) => tracing::error!(error = %e, "reload rejected, the old config keeps serving"),
@@ -100,6 +152,61 @@ where
     proxy.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Read what `prelude` names from its agent, once: every path answered (an entry, or 404), the
+/// ones not yet answered logged every 10 s. For a start whose files alone are not a config.
+pub async fn read_agent_entries(prelude: &AgentPrelude) -> AgentEntries {
+    let mut watchers = Watchers::new(AgentClient::new(&prelude.agent), DEFAULT_WAIT);
+    watchers.follow(&prelude.paths);
+    let mut agent = AgentEntries::default();
+    while !agent.unanswered(&prelude.paths).is_empty() {
+        tokio::select! {
+            updates = watchers.changed() => record(&mut agent, updates),
+            _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => {
+                tracing::warn!(waiting_for = %agent.unanswered(&prelude.paths).join(", "), "waiting for the Consul agent");
+            }
+        }
+    }
+    agent
+}
+
+/// Follow `paths` on `config`'s agent: new watchers when the agent (or how to ask it) changed,
+/// none without one; answers for paths no longer read are forgotten.
+fn follow_agent(
+    watchers: &mut Option<(ConsulAgent, Watchers)>,
+    agent: &mut AgentEntries,
+    config: &Config,
+    paths: &[String],
+) {
+    let Some(settings) = &config.consul_agent else {
+        *watchers = None;
+        *agent = AgentEntries::default();
+        return;
+    };
+    if watchers.as_ref().is_none_or(|(s, _)| s != settings) {
+        *agent = AgentEntries::default();
+        let client = AgentClient::new(settings);
+        *watchers = Some((settings.clone(), Watchers::new(client, DEFAULT_WAIT)));
+    }
+    agent.retain(paths);
+    if let Some((_, watchers)) = watchers {
+        watchers.follow(paths);
+    }
+}
+
+/// The next updates from the agent's watchers (never, without an agent).
+async fn agent_changed(watchers: &mut Option<(ConsulAgent, Watchers)>) -> Vec<Update> {
+    match watchers {
+        Some((_, watchers)) => watchers.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn record(agent: &mut AgentEntries, updates: Vec<Update>) {
+    for update in updates {
+        agent.set(update.path, update.observed);
+    }
 }
 
 /// Raise the soft `RLIMIT_NOFILE` to the hard one: each connection is a descriptor, and the soft

@@ -11,6 +11,7 @@
 
 pub mod certs;
 pub mod client;
+pub mod consul_agent;
 pub mod emulator;
 pub mod events;
 pub mod fake_api;

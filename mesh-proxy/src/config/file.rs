@@ -65,7 +65,7 @@ pub(crate) struct GatewayFile {
     pub listen: String,
     pub trust_domain: String,
     pub datacenter: String,
-    pub ca_file: String,
+    pub ca_file: Option<String>,
     pub default_policy: Option<String>,
     pub xfcc: Option<String>,
     pub merge_slashes: Option<bool>,
@@ -83,8 +83,8 @@ pub(crate) struct GatewayServiceFile {
     pub name: String,
     pub namespace: Option<String>,
     pub partition: Option<String>,
-    pub cert_file: String,
-    pub key_file: String,
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
     pub function: Option<String>,
     pub qualifier: Option<String>,
     pub invocation_mode: Option<InvocationModeFile>,
@@ -105,6 +105,18 @@ pub(crate) struct ConsulFile {
     /// Service definitions as written for `consul services register`.
     #[serde(default)]
     pub service_files: Vec<String>,
+    /// The agent's HTTP API: `http://host:port`, `https://host:port` or `host:port`.
+    pub address: Option<String>,
+    /// The ACL token sent as `X-Consul-Token`.
+    pub token: Option<String>,
+    /// A file holding the ACL token.
+    pub token_file: Option<String>,
+    /// `ns` of every request (Consul Enterprise).
+    pub namespace: Option<String>,
+    /// `partition` of every request (Consul Enterprise).
+    pub partition: Option<String>,
+    /// `dc` of every request.
+    pub datacenter: Option<String>,
 }
 
 /// `[admin]`.

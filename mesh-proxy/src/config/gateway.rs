@@ -17,7 +17,10 @@ use super::validate::{invocation, non_empty, Blame, InvocationKeys};
 use super::{
     ConfigError, GatewayConfig, GatewayService, InvocationMode, PendingService, UpstreamConfig,
 };
-use crate::consul::{Entries, EntryError, LambdaPatch, ServiceDefaults, TerminatingGateway};
+use crate::consul::agent::certs::{leaf_path, ROOTS_PATH};
+use crate::consul::{
+    AgentEntries, Entries, EntryError, LambdaPatch, ServiceDefaults, TerminatingGateway,
+};
 use crate::identity::{ServiceIdentity, DEFAULT_PARTITION};
 use crate::intentions::{Action, EscapedSlashes, HeadersWithUnderscores, PathNormalization};
 use crate::listener::tls::policy::TlsPolicy;
@@ -28,6 +31,15 @@ const TABLE: &str = "gateway";
 const SERVICES: &str = "gateway.service";
 /// Consul's default namespace.
 pub(super) const DEFAULT_NAMESPACE: &str = "default";
+
+/// Where the gateway's certificates come from: files relative to `base`, or, where the table
+/// names none, the Consul agent (`Some` when one is configured).
+pub(super) struct Files<'a> {
+    /// The config file's directory.
+    pub base: &'a Path,
+    /// The agent's answers.
+    pub agent: Option<&'a AgentEntries>,
+}
 
 /// The listeners already taken, which the gateway's `listen` must not be.
 pub(super) struct Taken<'a> {
@@ -45,7 +57,7 @@ pub(super) fn build(
     entries: &Entries,
     warnings: &mut Vec<String>,
     blame: &Blame<'_>,
-    base: &Path,
+    files: Files<'_>,
     taken: Taken<'_>,
     targets: &mut Targets,
 ) -> Result<GatewayConfig, ConfigError> {
@@ -115,10 +127,29 @@ pub(super) fn build(
         tls: TlsPolicy::default(),
     };
     let listener = mesh::apply(ours, mesh::for_gateway(entries), given, warnings);
-    let ca_path = base.join(raw.ca_file.trim());
-    let anchors = PemFile::read(&ca_path)
-        .and_then(|pem| TrustAnchors::from_pem(&pem))
-        .map_err(|e| at("ca_file", &tls_message(&e)))?;
+    let base = files.base;
+    let mut agent_paths = Vec::new();
+    let roots = match (raw.ca_file.as_deref(), files.agent) {
+        (Some(ca_file), _) => {
+            PemFile::read(base.join(ca_file.trim())).map_err(|e| at("ca_file", &tls_message(&e)))?
+        }
+        (None, Some(agent)) => {
+            agent_paths.push(ROOTS_PATH.to_owned());
+            agent.roots().map_err(|m| at("ca_file", &m))?.ok_or_else(|| {
+                at(
+                    "ca_file",
+                    &format!("not set, and the Consul agent has given no CA roots (GET {ROOTS_PATH})"),
+                )
+            })?
+        }
+        (None, None) => {
+            return Err(at(
+                "ca_file",
+                "is required without a Consul agent ([consul] address or CONSUL_HTTP_ADDR)",
+            ))
+        }
+    };
+    let anchors = TrustAnchors::from_pem(&roots).map_err(|e| at("ca_file", &tls_message(&e)))?;
 
     let linked = entries
         .terminating_gateways
@@ -161,10 +192,32 @@ pub(super) fn build(
                 continue;
             }
         }
-        let cert = PemFile::read(base.join(service.cert_file.trim()))
-            .map_err(|e| err("cert_file", &tls_message(&e)))?;
-        let key = PemFile::read(base.join(service.key_file.trim()))
-            .map_err(|e| err("key_file", &tls_message(&e)))?;
+        let (cert, key) = match (&service.cert_file, &service.key_file, files.agent) {
+            (Some(cert), Some(key), _) => (
+                PemFile::read(base.join(cert.trim()))
+                    .map_err(|e| err("cert_file", &tls_message(&e)))?,
+                PemFile::read(base.join(key.trim()))
+                    .map_err(|e| err("key_file", &tls_message(&e)))?,
+            ),
+            (None, None, Some(agent)) => {
+                let path = leaf_path(&service_name);
+                agent_paths.push(path.clone());
+                agent.leaf(&service_name).map_err(|m| err("cert_file", &m))?.ok_or_else(|| {
+                    err(
+                        "cert_file",
+                        &format!("not set, and the Consul agent has given no leaf for `{service_name}` (GET {path})"),
+                    )
+                })?
+            }
+            (None, None, None) => {
+                return Err(err(
+                    "cert_file",
+                    "is required without a Consul agent ([consul] address or CONSUL_HTTP_ADDR)",
+                ))
+            }
+            (Some(_), None, _) => return Err(err("key_file", "is required with cert_file")),
+            (None, Some(_), _) => return Err(err("cert_file", "is required with key_file")),
+        };
         let leaf = ServiceLeaf::from_pem(identity.clone(), &cert, &key).map_err(|e| {
             let key_name = match e {
                 TlsConfigError::BadKey { .. } | TlsConfigError::KeyMismatch { .. } => "key_file",
@@ -223,6 +276,7 @@ pub(super) fn build(
         services,
         pending,
         intentions: entries.intentions.clone(),
+        agent_paths,
     })
 }
 

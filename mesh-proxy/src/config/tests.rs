@@ -2,6 +2,7 @@ use std::collections::HashMap;
 
 use super::*;
 
+mod agent;
 mod targets;
 
 const GOOD: &str = r#"

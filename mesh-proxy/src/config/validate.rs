@@ -22,7 +22,12 @@ pub(super) struct Blame<'a> {
     origin: &'a str,
 }
 
-impl Blame<'_> {
+impl<'a> Blame<'a> {
+    /// Blame places in `text`, the file `origin`.
+    pub(super) fn new(text: &'a str, origin: &'a str) -> Blame<'a> {
+        Blame { text, origin }
+    }
+
     /// The config file's name, as given.
     pub(super) fn origin(&self) -> &str {
         self.origin
@@ -78,9 +83,13 @@ pub(super) fn build(
     text: &str,
     origin: &str,
     base: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    agent: &AgentEntries,
 ) -> Result<(Config, Vec<ConfigError>), ConfigError> {
     let blame = Blame { text, origin };
-    let sources = sources(&file, base);
+    let mut sources = sources(&file, base);
+    let consul_agent =
+        super::agent::resolve(&file.consul, &blame, base, lookup, &mut sources.files)?;
     let log_format = match &file.log_format {
         Some(v) => parse_format(v).map_err(|m| blame.top("log_format", m))?,
         None => LogFormat::default(),
@@ -136,8 +145,9 @@ pub(super) fn build(
 
     let mut targets = Targets::new(functions.iter().map(|f| f.name.clone()));
     let mut warnings = Vec::new();
-    let entries = consul::load(&file.consul.config_entries, base)
+    let mut entries = consul::load(&file.consul.config_entries, base)
         .map_err(|e| unreadable(e, &blame, "config_entries", &file.consul.config_entries))?;
+    agent.merge_into(&mut entries).map_err(entry_error)?;
     warnings.extend(entries.warnings.iter().cloned());
     let (definitions, found) = consul::load_services(&file.consul.service_files, base)
         .map_err(|e| unreadable(e, &blame, "service_files", &file.consul.service_files))?;
@@ -202,7 +212,10 @@ pub(super) fn build(
             &entries,
             &mut warnings,
             &blame,
-            base,
+            super::gateway::Files {
+                base,
+                agent: consul_agent.is_some().then_some(agent),
+            },
             super::gateway::Taken {
                 admin_listen,
                 upstreams: &upstreams,
@@ -225,6 +238,7 @@ pub(super) fn build(
         services: sidecar.services,
         sidecar: sidecar_intentions,
         discovery,
+        consul_agent,
         warnings,
         sources,
     };
@@ -238,10 +252,10 @@ fn sources(file: &FileConfig, base: &Path) -> Sources {
     consul::sources(&file.consul.config_entries, base, files, dirs);
     consul::sources(&file.consul.service_files, base, files, dirs);
     if let Some(gateway) = &file.gateway {
-        files.push(base.join(gateway.ca_file.trim()));
+        files.extend(gateway.ca_file.iter().map(|f| base.join(f.trim())));
         for service in &gateway.services {
-            files.push(base.join(service.cert_file.trim()));
-            files.push(base.join(service.key_file.trim()));
+            files.extend(service.cert_file.iter().map(|f| base.join(f.trim())));
+            files.extend(service.key_file.iter().map(|f| base.join(f.trim())));
         }
     }
     files.sort();

@@ -71,7 +71,7 @@ pub(crate) fn load(patterns: &[String], base: &Path) -> Result<Entries, EntryErr
 }
 
 /// `kind "name"` with its namespace and partition (`default` when absent).
-fn identity(entry: &Entry) -> String {
+pub(super) fn identity(entry: &Entry) -> String {
     let (kind, name, ns, ap): (_, &str, _, _) = match entry {
         Entry::ServiceIntentions(e) => ("service-intentions", &e.name, &e.namespace, &e.partition),
         Entry::ServiceDefaults(e) => ("service-defaults", &e.name, &e.namespace, &e.partition),

@@ -8,6 +8,8 @@ mod credentials;
 mod sigv4;
 mod wire;
 
+pub(crate) use wire::{https_client, HttpsClient};
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -30,7 +32,7 @@ use crate::config::AwsSettings;
 use crate::trace::XRAY;
 use credentials::CredentialCache;
 use sigv4::Signer;
-use wire::{Endpoint, HttpsClient};
+use wire::Endpoint;
 
 #[cfg(test)]
 pub(super) use wire::failure as wire_failure;

@@ -56,6 +56,9 @@ where
             break;
         }
     }
+    // What the config reads now (more, if the rounds ran out), followed from here on.
+    let paths = wanted(&config);
+    follow_agent(&mut watchers, &mut agent, &config, &paths);
     warn_about(&config);
     // Read before starting, so a change during the start is a change.
     let config_sources = config.sources.clone();

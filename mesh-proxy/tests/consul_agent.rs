@@ -44,6 +44,40 @@ impl Connection {
         Connection { sender }
     }
 
+    /// A keep-alive mTLS connection to the gateway at `addr` for `billing`, as `web` (whose leaf
+    /// `web` is), trusting `roots`; and the leaf the gateway presented.
+    async fn to_billing(
+        addr: SocketAddr,
+        roots: &str,
+        web: &lambda_mesh_tests::certs::TestLeaf,
+    ) -> (Connection, Vec<u8>) {
+        let spec = support::tls::ClientSpec::new(
+            roots,
+            service_id(TRUST_DOMAIN, "billing"),
+            &web.chain_pem,
+            &web.key_pem,
+        );
+        let (tls_config, seen) = support::tls::client_config(&spec);
+        let tls = tokio::time::timeout(
+            Duration::from_secs(5),
+            support::tls::connect(addr, &service_sni(TRUST_DOMAIN, "billing"), tls_config),
+        )
+        .await
+        .expect("handshake in time")
+        .expect("handshake");
+        let leaf = seen
+            .lock()
+            .unwrap()
+            .server_leaf
+            .clone()
+            .expect("a server leaf");
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        (Connection { sender }, leaf)
+    }
+
     /// GET `path` on this connection; panics if the connection was closed.
     async fn status(&mut self, path: &str) -> u16 {
         self.sender
@@ -192,40 +226,8 @@ async fn the_gateway_reads_its_entry_and_intentions_from_the_agent_and_revokes_o
     let addr = proxy.gateway.expect("a gateway line");
 
     let web = ca.service_leaf("web");
-    let spec = support::tls::ClientSpec::new(
-        &roots,
-        service_id(TRUST_DOMAIN, "billing"),
-        &web.chain_pem,
-        &web.key_pem,
-    );
-    let (tls_config, _) = support::tls::client_config(&spec);
-    let tls = tokio::time::timeout(
-        Duration::from_secs(5),
-        support::tls::connect(addr, &service_sni(TRUST_DOMAIN, "billing"), tls_config),
-    )
-    .await
-    .expect("handshake in time")
-    .expect("handshake");
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    let mut status = || {
-        let request = Request::get("https://billing/charge")
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        let sent = sender.send_request(request);
-        async move {
-            let response = tokio::time::timeout(Duration::from_secs(15), sent)
-                .await
-                .expect("answer in time")
-                .expect("the connection is still open");
-            let status = response.status().as_u16();
-            response.into_body().collect().await.unwrap();
-            status
-        }
-    };
-    assert_eq!(status().await, 200, "{}", proxy.stderr());
+    let (mut held, _) = Connection::to_billing(addr, &roots, &web).await;
+    assert_eq!(held.status("/charge").await, 200, "{}", proxy.stderr());
     let seen = agent.seen();
     assert!(
         seen.iter()
@@ -236,7 +238,7 @@ async fn the_gateway_reads_its_entry_and_intentions_from_the_agent_and_revokes_o
     agent.delete("service-intentions", "billing");
     let started = Instant::now();
     loop {
-        let now = status().await;
+        let now = held.status("/charge").await;
         if now == 403 {
             break;
         }
@@ -403,51 +405,9 @@ async fn the_gateway_takes_roots_and_leaves_from_the_agent_and_serves_a_rotated_
     let addr = proxy.gateway.expect("a gateway line");
     let roots = roots_pem(&[&ca]);
     let web = ca.service_leaf("web");
-    let open = || async {
-        let spec = support::tls::ClientSpec::new(
-            &roots,
-            service_id(TRUST_DOMAIN, "billing"),
-            &web.chain_pem,
-            &web.key_pem,
-        );
-        let (tls_config, seen) = support::tls::client_config(&spec);
-        let tls = tokio::time::timeout(
-            Duration::from_secs(5),
-            support::tls::connect(addr, &service_sni(TRUST_DOMAIN, "billing"), tls_config),
-        )
-        .await
-        .expect("handshake in time")
-        .expect("handshake");
-        let leaf = seen
-            .lock()
-            .unwrap()
-            .server_leaf
-            .clone()
-            .expect("a server leaf");
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-            .await
-            .unwrap();
-        tokio::spawn(connection);
-        (sender, leaf)
-    };
-    let status = |sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>| {
-        let request = Request::get("https://billing/charge")
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        let sent = sender.send_request(request);
-        async move {
-            let response = tokio::time::timeout(Duration::from_secs(15), sent)
-                .await
-                .expect("answer in time")
-                .expect("the connection is still open");
-            let status = response.status().as_u16();
-            response.into_body().collect().await.unwrap();
-            status
-        }
-    };
-    let (mut held, leaf) = open().await;
+    let (mut held, leaf) = Connection::to_billing(addr, &roots, &web).await;
     assert_eq!(leaf, first.der, "the agent's leaf is presented");
-    assert_eq!(status(&mut held).await, 200, "{}", proxy.stderr());
+    assert_eq!(held.status("/charge").await, 200, "{}", proxy.stderr());
 
     // Consul rotates the leaf: new handshakes get it; the open connection serves on.
     let second = ca.service_leaf("billing");
@@ -457,7 +417,7 @@ async fn the_gateway_takes_roots_and_leaves_from_the_agent_and_serves_a_rotated_
     );
     let started = Instant::now();
     loop {
-        let (_, leaf) = open().await;
+        let (_, leaf) = Connection::to_billing(addr, &roots, &web).await;
         if leaf == second.der {
             break;
         }
@@ -469,7 +429,7 @@ async fn the_gateway_takes_roots_and_leaves_from_the_agent_and_serves_a_rotated_
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(status(&mut held).await, 200);
+    assert_eq!(held.status("/charge").await, 200);
     assert!(
         !proxy.stderr().contains("PRIVATE KEY"),
         "no key material in logs"

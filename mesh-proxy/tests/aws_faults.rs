@@ -20,8 +20,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http::Request;
 use http_body_util::Full;
+use lambda_mesh_tests::net::read_request;
 use support::harness::{client, collect, send, upstream_table};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 const RESULT: &str = r#"{"statusCode":200,"headers":{"content-type":"text/plain"},"body":"ok"}"#;
@@ -71,17 +72,9 @@ impl Lambda {
     async fn connection(self, mut stream: TcpStream) {
         let mut buffer = Vec::new();
         loop {
-            let Some((head, body_len)) = read_head(&mut stream, &mut buffer).await else {
+            let Some((head, _)) = read_request(&mut stream, &mut buffer).await else {
                 return;
             };
-            while buffer.len() < body_len {
-                let mut chunk = [0u8; 65536];
-                match stream.read(&mut chunk).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-                }
-            }
-            buffer.drain(..body_len);
             let function = head
                 .split("/functions/")
                 .nth(1)
@@ -132,30 +125,6 @@ fn error(status: u16, code: &str, message: &str) -> String {
     )
 }
 
-/// A request head off `stream` (what follows it stays in `buffer`), and its Content-Length.
-async fn read_head(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<(String, usize)> {
-    loop {
-        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
-            buffer.drain(..end + 4);
-            let length = head
-                .lines()
-                .find_map(|l| {
-                    let (name, value) = l.split_once(':')?;
-                    name.eq_ignore_ascii_case("content-length")
-                        .then(|| value.trim().parse().ok())?
-                })
-                .unwrap_or(0);
-            return Some((head, length));
-        }
-        let mut chunk = [0u8; 8192];
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-        }
-    }
-}
-
 /// A container-credentials endpoint (`AWS_CONTAINER_CREDENTIALS_FULL_URI`): call N gets access
 /// key `AKIDROTATE{N}`, expiring after `lifetimes[N-1]` (the last one for later calls); while
 /// `refuse` is set it answers 500.
@@ -181,7 +150,7 @@ impl Credentials {
                 let serving = serving.clone();
                 tokio::spawn(async move {
                     let mut buffer = Vec::new();
-                    while read_head(&mut stream, &mut buffer).await.is_some() {
+                    while read_request(&mut stream, &mut buffer).await.is_some() {
                         let answer = serving.answer();
                         if stream.write_all(answer.as_bytes()).await.is_err() {
                             return;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -70,18 +70,9 @@ async fn serve(mut stream: TcpStream, reply: &'static [u8], after: After) {
     let _ = stream.set_nodelay(true);
     let mut buffer = Vec::new();
     loop {
-        let Some(end) = read_head(&mut stream, &mut buffer).await else {
+        let Some((head, _)) = crate::net::read_request(&mut stream, &mut buffer).await else {
             return;
         };
-        let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
-        buffer.drain(..end);
-        let body = content_length(&head);
-        while buffer.len() < body {
-            if read_more(&mut stream, &mut buffer).await.is_none() {
-                return;
-            }
-        }
-        buffer.drain(..body);
         let path = head
             .split_whitespace()
             .nth(1)
@@ -106,33 +97,4 @@ async fn serve(mut stream: TcpStream, reply: &'static [u8], after: After) {
             return;
         }
     }
-}
-
-/// Reads until `buffer` holds a whole request head; its length with the blank line.
-async fn read_head(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<usize> {
-    loop {
-        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            return Some(at + 4);
-        }
-        read_more(stream, buffer).await?;
-    }
-}
-
-async fn read_more(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<()> {
-    let mut chunk = [0u8; 8192];
-    match stream.read(&mut chunk).await {
-        Ok(0) | Err(_) => None,
-        Ok(n) => {
-            buffer.extend_from_slice(&chunk[..n]);
-            Some(())
-        }
-    }
-}
-
-fn content_length(head: &str) -> usize {
-    head.lines()
-        .filter_map(|line| line.split_once(':'))
-        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, value)| value.trim().parse().ok())
-        .unwrap_or(0)
 }

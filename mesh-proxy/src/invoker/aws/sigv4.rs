@@ -174,11 +174,16 @@ impl Signer {
         f: impl FnOnce(&[u8]) -> T,
     ) -> T {
         let mut cached = self.key.lock().unwrap_or_else(|e| e.into_inner());
-        let fresh = cached.as_ref().is_some_and(|c| {
-            c.date == date && c.secret == secret && c.region == region && c.service == service
-        });
-        if !fresh {
-            *cached = Some(Cached {
+        let key = match cached.take() {
+            Some(c)
+                if c.date == date
+                    && c.secret == secret
+                    && c.region == region
+                    && c.service == service =>
+            {
+                cached.insert(c)
+            }
+            _ => cached.insert(Cached {
                 date: date.to_owned(),
                 secret: secret.to_owned(),
                 region: region.to_owned(),
@@ -186,12 +191,9 @@ impl Signer {
                 key: generate_signing_key(secret, time, region, service)
                     .as_ref()
                     .to_vec(),
-            });
-        }
-        match cached.as_ref() {
-            Some(c) => f(&c.key),
-            None => f(generate_signing_key(secret, time, region, service).as_ref()),
-        }
+            }),
+        };
+        f(&key.key)
     }
 }
 
